@@ -1,0 +1,3 @@
+from localecs.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP surface: Huawei's paths and JSON, translated to and from the services."""

@@ -1,0 +1,68 @@
+"""Dependencies shared by the routes: the caller's identity, the parsed body, the service context."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from localecs.api.errors import parse_json
+from localecs.auth.authenticate import Authenticator, Principal, SignedRequest
+from localecs.errors import Service, project_mismatch
+from localecs.services.context import Context
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _signed_request(request: Request, body: bytes) -> SignedRequest:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in request.scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        # The SDK signs header text and sends it as UTF-8; ASGI hands us bytes.
+        value = raw_value.decode("utf-8", errors="replace")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    return SignedRequest(
+        method=request.method,
+        raw_path=raw_path.decode("latin-1").split("?", 1)[0],
+        raw_query=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        body=body,
+    )
+
+
+def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Principal]]:
+    """Checks the signature, then that the path's project is the caller's: before anything
+    else is looked up, so another project's resources are never revealed."""
+
+    async def dependency(request: Request) -> Principal:
+        authenticator: Authenticator = request.app.state.authenticator
+        signed = _signed_request(request, await request.body())
+        principal = await run_in_threadpool(authenticator.authenticate, signed)
+        if request.path_params.get("project_id") != principal.project_id:
+            raise project_mismatch(mismatch_service)
+        return principal
+
+    return dependency
+
+
+def json_body(model: type[M], service: Service) -> Callable[[Request], Awaitable[M]]:
+    """Parses and validates a body after authentication (a route dependency runs after the
+    router's), so an unsigned request with a bad body is a 401, not a 400."""
+
+    async def dependency(request: Request) -> M:
+        data: Any = parse_json(await request.body(), service)
+        return model.model_validate(data)
+
+    return dependency
+
+
+def _context(request: Request) -> Context:
+    context: Context = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[Context, Depends(_context)]

@@ -1,0 +1,144 @@
+"""ECS server lifecycle (contract 2.9 to 2.13, and start/stop)."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import JSONResponse
+
+from localecs.api import views
+from localecs.api.deps import ContextDep, authenticated, json_body
+from localecs.api.schemas import CreateServersBody, DeleteServersBody, ServerActionBody, ServerBody
+from localecs.errors import Service, invalid_parameter
+from localecs.services import servers
+from localecs.services.servers import DiskSpec, ServerFilters, ServerSpec
+
+router = APIRouter(dependencies=[Depends(authenticated(Service.ECS))], tags=["ECS"])
+
+CreateBody = Annotated[CreateServersBody, Depends(json_body(CreateServersBody, Service.ECS))]
+
+
+@router.post("/v1.1/{project_id}/cloudservers")
+def create_servers(project_id: str, body: CreateBody, ctx: ContextDep) -> JSONResponse:
+    """Create servers (v1.1); pay-per-use is the only billing mode here."""
+    return _create(project_id, body, ctx)
+
+
+@router.post("/v1/{project_id}/cloudservers")
+def create_post_paid_servers(project_id: str, body: CreateBody, ctx: ContextDep) -> JSONResponse:
+    """Create pay-per-use servers (v1)."""
+    return _create(project_id, body, ctx)
+
+
+def _create(project_id: str, body: CreateServersBody, ctx: ContextDep) -> JSONResponse:
+    if body.dry_run:
+        return JSONResponse({}, status_code=202)
+    created = servers.create_servers(ctx, project_id, _spec(body.server))
+    return JSONResponse({"job_id": created.job_id, "serverIds": created.server_ids})
+
+
+def _spec(server: ServerBody) -> ServerSpec:
+    nics = []
+    for nic in server.nics:
+        if nic.subnet_id is None and nic.port_id is None:
+            raise invalid_parameter(
+                Service.ECS, "Invalid parameter nics: each needs subnet_id or port_id."
+            )
+        nics.append(
+            {
+                "subnet_id": nic.subnet_id,
+                "port_id": nic.port_id,
+                "ip_address": nic.ip_address
+                or f"192.168.{random.randint(0, 255)}.{random.randint(2, 254)}",
+                "mac_address": "fa:16:3e:"
+                + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3)),
+            }
+        )
+    return ServerSpec(
+        name=server.name,
+        image_id=server.image_ref,
+        flavor_id=server.flavor_ref,
+        vpc_id=server.vpcid,
+        nics=nics,
+        root_volume=DiskSpec(server.root_volume.volumetype, server.root_volume.size),
+        data_volumes=[
+            DiskSpec(d.volumetype, d.size, d.multiattach or d.shareable)
+            for d in server.data_volumes
+        ],
+        count=server.count,
+        auto_rename=server.is_auto_rename,
+        availability_zone=server.availability_zone,
+        key_name=server.key_name,
+        description=server.description,
+        metadata=server.metadata,
+        tags=[f"{t.get('key', '')}={t.get('value', '')}" for t in server.server_tags],
+        enterprise_project_id=str(server.extendparam.get("enterpriseProjectId", "0")),
+    )
+
+
+@router.get("/v1/{project_id}/cloudservers/detail")
+def list_servers_details(
+    project_id: str,
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 25,
+    offset: Annotated[int, Query(ge=0)] = 1,
+    marker: str | None = None,
+    name: str | None = None,
+    status: str | None = None,
+    flavor: str | None = None,
+    server_id: str | None = None,
+    enterprise_project_id: str | None = None,
+    reservation_id: str | None = None,
+) -> JSONResponse:
+    """Servers of the project, newest first; offset is a page number starting at 1."""
+    filters = ServerFilters(
+        name=name,
+        status=status,
+        flavor=flavor,
+        server_ids=server_id.split(",") if server_id else None,
+        enterprise_project_id=enterprise_project_id,
+        reservation_id=reservation_id,
+    )
+    start = 0 if marker else (max(offset, 1) - 1) * limit
+    count, details = servers.list_servers(
+        ctx, project_id, filters, offset=start, limit=limit, marker=marker
+    )
+    return JSONResponse({"count": count, "servers": [views.server(d) for d in details]})
+
+
+@router.get("/v1/{project_id}/cloudservers/{server_id}")
+def show_server(project_id: str, server_id: str, ctx: ContextDep) -> JSONResponse:
+    """One server."""
+    return JSONResponse({"server": views.server(servers.show_server(ctx, project_id, server_id))})
+
+
+@router.post("/v1/{project_id}/cloudservers/delete")
+def delete_servers(
+    project_id: str,
+    body: Annotated[DeleteServersBody, Depends(json_body(DeleteServersBody, Service.ECS))],
+    ctx: ContextDep,
+) -> JSONResponse:
+    """Delete servers: the system disk goes with them, data disks only with delete_volume."""
+    ids = [s.id for s in body.servers]
+    job_id = servers.delete_servers(ctx, project_id, ids, body.delete_volume)
+    return JSONResponse({"job_id": job_id})
+
+
+@router.post("/v1/{project_id}/cloudservers/action")
+def batch_server_action(
+    project_id: str,
+    body: Annotated[ServerActionBody, Depends(json_body(ServerActionBody, Service.ECS))],
+    ctx: ContextDep,
+) -> JSONResponse:
+    """Start (os-start) or stop (os-stop) servers in a batch."""
+    if (body.os_start is None) == (body.os_stop is None):
+        raise invalid_parameter(
+            Service.ECS, "The body must hold exactly one of os-start or os-stop."
+        )
+    option = body.os_start or body.os_stop
+    assert option is not None
+    ids = [s.id for s in option.servers]
+    job_id = servers.batch_power(ctx, project_id, ids, on=body.os_start is not None)
+    return JSONResponse({"job_id": job_id})

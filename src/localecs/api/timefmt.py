@@ -1,0 +1,30 @@
+"""The several timestamp formats of the ECS and EVS wire (contract 2.11, 2.15, 3.1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def job_time(value: datetime | None) -> str:
+    """`2016-04-25T20:04:47.591Z`; a job still running has an empty end_time."""
+    if value is None:
+        return ""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def server_time(value: datetime) -> str:
+    """`2019-05-22T03:19:19Z` (created, updated)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def usage_time(value: datetime | None) -> str:
+    """`2019-05-22T03:23:59.000000` (OS-SRV-USG:launched_at)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def volume_time(value: datetime | None) -> str:
+    """`2016-05-02T18:14:08.000000` (created_at, updated_at, attached_at)."""
+    return usage_time(value)

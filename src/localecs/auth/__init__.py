@@ -1,0 +1,1 @@
+"""Authentication of incoming API requests (Huawei Cloud AK/SK request signing)."""

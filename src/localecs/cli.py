@@ -1,0 +1,165 @@
+"""The `localecs` command: serve, db upgrade."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import uvicorn
+
+from localecs.bootstrap import Credential
+from localecs.config import DEFAULT_DATA_DIR, DEFAULT_PORT, BootstrapCredential, Settings
+from localecs.runtime import build, database_url
+from localecs.store import schema
+from localecs.store.database import make_engine
+
+_data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    envvar="LOCALECS_DATA_DIR",
+    show_default=True,
+    help="Where the embedded SQLite database lives.",
+)
+_database_url = click.option(
+    "--database-url",
+    envvar="LOCALECS_DATABASE_URL",
+    help="SQLAlchemy URL of the database (default: SQLite in the data directory).",
+)
+
+
+@click.group()
+def main() -> None:
+    """localecs: the Huawei Cloud ECS/EVS APIs for servers, disks and attachments."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", envvar="LOCALECS_HOST", show_default=True)
+@click.option("--port", default=DEFAULT_PORT, type=int, envvar="LOCALECS_PORT", show_default=True)
+@_data_dir
+@_database_url
+@click.option(
+    "--driver-latency",
+    default=0.3,
+    type=click.FloatRange(min=0),
+    envvar="LOCALECS_DRIVER_LATENCY",
+    show_default=True,
+    help="Seconds each simulated data-plane operation takes (0 for instant).",
+)
+@click.option(
+    "--workers",
+    default=4,
+    type=click.IntRange(min=0),
+    envvar="LOCALECS_WORKERS",
+    show_default=True,
+    help="Worker threads in this process (0: API only).",
+)
+@click.option(
+    "--lease-seconds",
+    default=30.0,
+    type=click.FloatRange(min=1),
+    envvar="LOCALECS_LEASE_SECONDS",
+    show_default=True,
+    help="How long a claimed task is a worker's before another may take it up.",
+)
+@click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    database_url: str | None,
+    driver_latency: float,
+    workers: int,
+    lease_seconds: float,
+    log_level: str,
+) -> None:
+    """Run the API (and, by default, the workers) in this process."""
+    import os
+
+    _configure_logging(log_level)
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        driver_latency=driver_latency,
+        workers=workers,
+        lease_seconds=lease_seconds,
+        bootstrap=BootstrapCredential(
+            access_key=os.environ.get("LOCALECS_ACCESS_KEY"),
+            secret_key=os.environ.get("LOCALECS_SECRET_KEY"),
+            project_id=os.environ.get("LOCALECS_PROJECT_ID"),
+        ),
+    )
+    runtime = build(settings)
+    runtime.start_workers()
+    _print_banner(settings, runtime.credential)
+    config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        runtime.stop()
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command()
+@_data_dir
+@_database_url
+def upgrade(data_dir: Path, database_url: str | None) -> None:
+    """Bring the schema up to the newest migration."""
+    url = _url(data_dir, database_url)
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    click.echo(f"schema at revision {schema.current_revision(engine)}")
+    engine.dispose()
+
+
+def _url(data_dir: Path, database_url: str | None) -> str:
+    return database_url or database_url_for(data_dir)
+
+
+def database_url_for(data_dir: Path) -> str:
+    return database_url(Settings(data_dir=data_dir))
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+def _print_banner(settings: Settings, credential: Credential) -> None:
+    endpoint = f"http://{settings.host}:{settings.port}"
+    store = settings.database_url or f"SQLite in {settings.data_dir.resolve()}"
+    click.echo(
+        f"""
+localecs is listening on {endpoint}  (store: {_redacted(store)})
+
+  endpoint     {endpoint}
+  access key   {credential.access_key}
+  secret key   {credential.secret_key}
+  project id   {credential.project_id}
+
+Try it with the official SDK (pip install huaweicloudsdkecs):
+
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkecs.v2 import EcsClient, ListServersDetailsRequest
+credentials = BasicCredentials("{credential.access_key}", "{credential.secret_key}", "{credential.project_id}")
+client = EcsClient.new_builder().with_credentials(credentials).with_endpoint("{endpoint}").build()
+print(client.list_servers_details(ListServersDetailsRequest()))
+""",
+    )
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (not a URL: a path description)
+        return url

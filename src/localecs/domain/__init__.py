@@ -1,0 +1,1 @@
+"""Domain rules of ECS/EVS: pure functions over plain values, no I/O."""

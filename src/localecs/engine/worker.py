@@ -1,0 +1,176 @@
+"""Worker threads: claim a task, execute it through the driver, record the outcome.
+
+Several workers (threads here, processes too) share the queue in the database. Each claim
+carries a lease that a heartbeat renews while the task runs; a task whose worker died is taken
+up again once its lease expires, and its handler is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from localecs.clock import Clock
+from localecs.drivers.base import DriverError
+from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
+from localecs.ids import new_job_id
+from localecs.store import queue
+from localecs.store.tables import Job
+from localecs.store.uow import Database
+
+log = logging.getLogger("localecs.worker")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 4
+    lease_seconds: float = 30.0
+    poll_seconds: float = 1.0
+    retention_seconds: float = 86400.0
+
+
+class WorkerPool:
+    def __init__(
+        self, db: Database, ctx: TaskContext, clock: Clock, settings: WorkerSettings
+    ) -> None:
+        self._db = db
+        self._ctx = ctx
+        self._clock = clock
+        self._settings = settings
+        self._wakeup = threading.Condition()
+        self._pending_wakeups = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._in_flight: dict[str, str] = {}  # task id -> worker id
+        self._in_flight_lock = threading.Lock()
+        self.identity = f"worker-{new_job_id()[:12]}"
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self._settings.lease_seconds)
+
+    def start(self) -> None:
+        for n in range(self._settings.concurrency):
+            self._spawn(self._run, f"{self.identity}-{n}")
+        self._spawn(self._heartbeat, f"{self.identity}-heartbeat")
+
+    def wake(self) -> None:
+        """Work was submitted: one idle worker should look now rather than at its next poll."""
+        with self._wakeup:
+            self._pending_wakeups += 1
+            self._wakeup.notify()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stops claiming; tasks already running finish and are recorded."""
+        self._stopping.set()
+        with self._wakeup:
+            self._wakeup.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _spawn(self, target: Callable[[str], None], name: str) -> None:
+        thread = threading.Thread(target=target, args=(name,), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self, worker_id: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                task = self._claim(worker_id)
+            except (OperationalError, DBAPIError):
+                log.warning("claim failed; the database is unavailable", exc_info=True)
+                self._stopping.wait(self._settings.poll_seconds)
+                continue
+            if task is None:
+                self._idle()
+                continue
+            self._process(worker_id, task)
+
+    def _idle(self) -> None:
+        with self._wakeup:
+            if self._pending_wakeups == 0:
+                self._wakeup.wait(self._settings.poll_seconds)
+            self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _claim(self, worker_id: str) -> Job | None:
+        try:
+            with self._db.write() as repo:
+                task = queue.claim_task(repo, worker_id, self._clock.now(), self.lease)
+        except IntegrityError:
+            # Another process started a task on the same server between our read and write.
+            return None
+        if task is not None:
+            with self._in_flight_lock:
+                self._in_flight[task.id] = worker_id
+            # More may be waiting: let another idle worker look too.
+            self.wake()
+        return task
+
+    def _process(self, worker_id: str, task: Job) -> None:
+        handler = HANDLERS[task.job_type]
+        try:
+            try:
+                handler.execute(self._ctx, task)
+            except (TaskFailed, DriverError) as failure:
+                self._record_failure(worker_id, task, failure.code, failure.reason)
+                return
+            except Exception:
+                log.exception("task %s (%s) crashed", task.id, task.job_type)
+                self._record_failure(worker_id, task, "Common.0001", "Internal error.")
+                return
+            self._record_success(worker_id, task)
+        except queue.LeaseLost:
+            log.warning("lease on task %s lost; another worker owns it", task.id)
+        except (OperationalError, DBAPIError):
+            # The outcome could not be recorded; the lease will expire and the task is repeated.
+            log.warning("could not record task %s", task.id, exc_info=True)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(task.id, None)
+
+    def _record_success(self, worker_id: str, task: Job) -> None:
+        handler = HANDLERS[task.job_type]
+        try:
+            with self._db.write() as repo:
+                owned = queue.owned_task(repo, task.id, worker_id)
+                now = self._clock.now()
+                handler.apply(repo, owned, now)
+                queue.finish_task(repo, owned, now)
+        except TaskFailed as failure:
+            self._record_failure(worker_id, task, failure.code, failure.reason)
+            return
+        log.info("task %s %s SUCCESS", task.id, task.job_type)
+
+    def _record_failure(self, worker_id: str, task: Job, code: str, reason: str) -> None:
+        handler = HANDLERS[task.job_type]
+        with self._db.write() as repo:
+            owned = queue.owned_task(repo, task.id, worker_id)
+            now = self._clock.now()
+            handler.revert(repo, owned, now)
+            queue.finish_task(repo, owned, now, code, reason)
+        log.info("task %s %s FAIL %s: %s", task.id, task.job_type, code, reason)
+
+    def _heartbeat(self, _name: str) -> None:
+        interval = self._settings.lease_seconds / 3
+        last_purge = self._clock.now()
+        while not self._stopping.wait(interval):
+            with self._in_flight_lock:
+                owned = dict(self._in_flight)
+            try:
+                with self._db.write() as repo:
+                    for worker_id in set(owned.values()):
+                        ids = [t for t, w in owned.items() if w == worker_id]
+                        queue.renew_leases(repo, worker_id, ids, self._clock.now() + self.lease)
+                now = self._clock.now()
+                if (now - last_purge).total_seconds() > 60:
+                    last_purge = now
+                    cutoff = now - timedelta(seconds=self._settings.retention_seconds)
+                    with self._db.write() as repo:
+                        queue.purge_finished(repo, cutoff)
+            except (OperationalError, DBAPIError):
+                log.warning("lease renewal failed", exc_info=True)

@@ -1,0 +1,253 @@
+"""Attaching and detaching disks: admission of the four ECS operations and the block-device reads.
+
+Admission is all-or-nothing: every check runs before any state changes, and the attachment marks,
+the disk status and the job rows are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from localecs.domain import servers as server_rules
+from localecs.domain import volumes as volume_rules
+from localecs.domain.jobs import JobType
+from localecs.errors import ApiError, server_not_found, volume_not_found
+from localecs.ids import new_resource_id
+from localecs.services.context import Context
+from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.services.volume_status import refresh_volume_status
+from localecs.store.repository import Repository
+from localecs.store.tables import Attachment, Server, Volume
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    server_id: str
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockDevice:
+    attachment: Attachment
+    volume: Volume
+
+
+@dataclass(frozen=True)
+class BlockDevices:
+    server: Server
+    devices: Sequence[BlockDevice]
+    used_slots: int
+
+
+def batch_detach_volumes(
+    ctx: Context, project_id: str, volume_id: str, server_ids: Sequence[str]
+) -> str:
+    _check_batch_size(volume_id, len(server_ids))
+    with ctx.db.write() as repo:
+        volume = _volume(repo, project_id, volume_id)
+        servers = _servers(repo, project_id, server_ids)
+        attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
+        for server_id in server_ids:
+            _check_detachable(servers[server_id], volume_id, attachments.get(server_id))
+        tasks = [_detach_task(volume_id, server_id) for server_id in server_ids]
+        for server_id in server_ids:
+            attachments[server_id].state = volume_rules.ATTACHMENT_DETACHING
+        now = ctx.clock.now()
+        refresh_volume_status(repo, volume, now)
+        job_id = submit_batch(
+            repo, now, project_id, JobType.BATCH_DETACH_VOLUMES, tasks, {"volume_id": volume_id}
+        )
+    ctx.wake_workers()
+    return job_id
+
+
+def detach_server_volume(
+    ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
+) -> str:
+    with ctx.db.write() as repo:
+        server = _servers(repo, project_id, [server_id])[server_id]
+        volume = _volume(repo, project_id, volume_id)
+        attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
+        attachment = attachments.get(server_id)
+        if force and attachment is not None and attachment.boot_index == 0:
+            raise ApiError(
+                400,
+                "Ecs.0102",
+                f"Volume {volume_id} is a system disk and cannot be force-detached.",
+            )
+        _check_detachable(server, volume_id, attachment)
+        assert attachment is not None
+        attachment.state = volume_rules.ATTACHMENT_DETACHING
+        now = ctx.clock.now()
+        refresh_volume_status(repo, volume, now)
+        job_id = submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
+    ctx.wake_workers()
+    return job_id
+
+
+def batch_attach_sharable_volumes(
+    ctx: Context, project_id: str, volume_id: str, requests: Sequence[AttachRequest]
+) -> str:
+    _check_batch_size(volume_id, len(requests))
+    with ctx.db.write() as repo:
+        volume = _volume(repo, project_id, volume_id)
+        volume_rules.check_shared_for_batch(volume_id, volume.multiattach)
+        server_ids = [r.server_id for r in requests]
+        servers = _servers(repo, project_id, server_ids)
+        new = _admit_attachments(repo, volume, servers, requests)
+        now = ctx.clock.now()
+        refresh_volume_status(repo, volume, now)
+        tasks = [_attach_task(volume_id, a.server_id, a.device) for a in new]
+        job_id = submit_batch(
+            repo, now, project_id, JobType.BATCH_ATTACH_VOLUMES, tasks, {"volume_id": volume_id}
+        )
+    ctx.wake_workers()
+    return job_id
+
+
+def attach_server_volume(
+    ctx: Context, project_id: str, server_id: str, volume_id: str, device: str | None, dry_run: bool
+) -> str | None:
+    """Returns the job id, or None for a dry run that passed every check."""
+    with ctx.db.write() as repo:
+        servers = _servers(repo, project_id, [server_id])
+        volume = _volume(repo, project_id, volume_id)
+        new = _admit_attachments(repo, volume, servers, [AttachRequest(server_id, device)])
+        if dry_run:
+            repo.session.rollback()
+            return None
+        now = ctx.clock.now()
+        refresh_volume_status(repo, volume, now)
+        job_id = submit_single(
+            repo, now, project_id, _attach_task(volume_id, server_id, new[0].device)
+        )
+    ctx.wake_workers()
+    return job_id
+
+
+def list_server_block_devices(ctx: Context, project_id: str, server_id: str) -> BlockDevices:
+    with ctx.db.read() as repo:
+        server = repo.server(project_id, server_id)
+        if server is None:
+            raise server_not_found(server_id)
+        attachments = repo.attachments_of_server(server_id)
+        volumes = repo.volumes_by_id([a.volume_id for a in attachments])
+        devices = [BlockDevice(a, volumes[a.volume_id]) for a in attachments if _visible(a)]
+        return BlockDevices(server, devices, used_slots=len(attachments))
+
+
+def show_server_block_device(
+    ctx: Context, project_id: str, server_id: str, volume_id: str
+) -> BlockDevice:
+    listing = list_server_block_devices(ctx, project_id, server_id)
+    for device in listing.devices:
+        if device.volume.id == volume_id:
+            return device
+    # Terraform reads a 400 Ecs.1000 mentioning itemNotFound as "this attachment is gone".
+    raise ApiError(
+        400,
+        "Ecs.1000",
+        f"itemNotFound: volume {volume_id} is not attached to instance {server_id}.",
+    )
+
+
+def _visible(attachment: Attachment) -> bool:
+    # A disk appears on the server once attached, and until its detach has been applied.
+    return attachment.state != volume_rules.ATTACHMENT_ATTACHING
+
+
+def _check_batch_size(volume_id: str, count: int) -> None:
+    if count > volume_rules.MAX_SHARED_ATTACHMENTS:
+        raise ApiError(
+            400,
+            "Ecs.0118",
+            f"A batch on volume {volume_id} may name at most "
+            f"{volume_rules.MAX_SHARED_ATTACHMENTS} servers; it names {count}.",
+        )
+
+
+def _volume(repo: Repository, project_id: str, volume_id: str) -> Volume:
+    volume = repo.volume(project_id, volume_id, lock=True)
+    if volume is None:
+        raise volume_not_found(volume_id)
+    return volume
+
+
+def _servers(repo: Repository, project_id: str, server_ids: Sequence[str]) -> dict[str, Server]:
+    servers = repo.servers(project_id, server_ids)
+    for server_id in server_ids:
+        if server_id not in servers:
+            raise server_not_found(server_id)
+    return servers
+
+
+def _check_detachable(server: Server, volume_id: str, attachment: Attachment | None) -> None:
+    if attachment is None or attachment.state != volume_rules.ATTACHMENT_ATTACHED:
+        raise ApiError(
+            400, "Ecs.0111", f"Volume {volume_id} is not attached to instance {server.id}."
+        )
+    server_rules.check_not_locked(server.id, server.locked)
+    server_rules.check_can_detach(
+        server.id, server.status, server.task_state, attachment.boot_index
+    )
+
+
+def _admit_attachments(
+    repo: Repository,
+    volume: Volume,
+    servers: dict[str, Server],
+    requests: Sequence[AttachRequest],
+) -> list[Attachment]:
+    """Checks every requested attachment and stages the new rows (state attaching)."""
+    current = {a.server_id for a in repo.attachments_of_volume(volume.id)}
+    for request in requests:
+        if request.server_id in current:
+            raise ApiError(
+                400,
+                "Ecs.0057",
+                f"Volume {volume.id} is already attached to instance {request.server_id}.",
+            )
+    volume_rules.check_attachable(
+        volume.id, volume.status, volume.multiattach, len(current), len(requests)
+    )
+    on_servers = repo.attachments_of_servers([r.server_id for r in requests])
+    new = []
+    for request in requests:
+        server = servers[request.server_id]
+        server_rules.check_not_locked(server.id, server.locked)
+        server_rules.check_can_attach(server.id, server.status, server.task_state)
+        used = {a.device for a in on_servers[server.id]}
+        device = server_rules.choose_device(used, request.device, server.id)
+        new.append(
+            Attachment(
+                id=new_resource_id(),
+                volume_id=volume.id,
+                server_id=server.id,
+                device=device,
+                boot_index=None,
+                state=volume_rules.ATTACHMENT_ATTACHING,
+                delete_on_termination=False,
+            )
+        )
+    repo.add(*new)
+    return new
+
+
+def _detach_task(volume_id: str, server_id: str) -> Task:
+    return Task(
+        JobType.DETACH_VOLUME,
+        server_id=server_id,
+        volume_id=volume_id,
+        entities={"server_id": server_id, "volume_id": volume_id},
+    )
+
+
+def _attach_task(volume_id: str, server_id: str, device: str) -> Task:
+    return Task(
+        JobType.ATTACH_VOLUME,
+        server_id=server_id,
+        volume_id=volume_id,
+        entities={"server_id": server_id, "volume_id": volume_id},
+        payload={"device": device},
+    )

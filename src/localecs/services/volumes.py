@@ -1,0 +1,193 @@
+"""EVS disks: create (v2.1 and legacy v2), show, list and delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, or_, select
+
+from localecs.domain import volumes as volume_rules
+from localecs.domain.jobs import JobType
+from localecs.errors import volume_not_found
+from localecs.ids import new_resource_id
+from localecs.services.context import Context
+from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.store.tables import Attachment, Volume
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    availability_zone: str
+    volume_type: str
+    size: int
+    name: str = ""
+    description: str = ""
+    multiattach: bool = False
+    count: int = 1
+    image_id: str | None = None
+    enterprise_project_id: str = "0"
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CreatedVolumes:
+    job_id: str
+    volume_ids: list[str]
+
+
+@dataclass(frozen=True)
+class VolumeDetail:
+    volume: Volume
+    attachments: Sequence[Attachment]
+
+
+@dataclass(frozen=True)
+class VolumeFilters:
+    name: str | None = None
+    status: str | None = None
+    availability_zone: str | None = None
+    multiattach: bool | None = None
+    ids: Sequence[str] | None = None
+    server_id: str | None = None
+    enterprise_project_id: str | None = None
+    volume_type_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeOrder:
+    sort_key: str = "created_at"
+    descending: bool = True
+
+
+def create_volumes(ctx: Context, project_id: str, spec: VolumeSpec) -> CreatedVolumes:
+    now = ctx.clock.now()
+    with ctx.db.write() as repo:
+        volumes = [
+            Volume(
+                id=new_resource_id(),
+                project_id=project_id,
+                name=_volume_name(spec, index),
+                description=spec.description,
+                size=spec.size,
+                volume_type=spec.volume_type,
+                availability_zone=spec.availability_zone,
+                multiattach=spec.multiattach,
+                bootable=spec.image_id is not None,
+                status=volume_rules.CREATING,
+                image_id=spec.image_id,
+                enterprise_project_id=spec.enterprise_project_id,
+                metadata_=spec.metadata,
+                tags=spec.tags,
+                created_at=now,
+                updated_at=now,
+            )
+            for index in range(spec.count)
+        ]
+        repo.add(*volumes)
+        tasks = [
+            Task(
+                JobType.CREATE_VOLUME,
+                volume_id=v.id,
+                entities={
+                    "volume_id": v.id,
+                    "name": v.name,
+                    "size": v.size,
+                    "volume_type": v.volume_type,
+                },
+            )
+            for v in volumes
+        ]
+        if len(tasks) == 1:
+            job_id = submit_single(repo, now, project_id, tasks[0])
+        else:
+            job_id = submit_batch(repo, now, project_id, JobType.BATCH_CREATE_VOLUME, tasks)
+    ctx.wake_workers()
+    return CreatedVolumes(job_id, [v.id for v in volumes])
+
+
+def _volume_name(spec: VolumeSpec, index: int) -> str:
+    if spec.count == 1:
+        return spec.name
+    return f"{spec.name}-{index + 1:04d}"
+
+
+def show_volume(ctx: Context, project_id: str, volume_id: str) -> VolumeDetail:
+    with ctx.db.read() as repo:
+        volume = repo.volume(project_id, volume_id)
+        if volume is None:
+            raise volume_not_found(volume_id)
+        return VolumeDetail(volume, repo.attachments_of_volume(volume_id))
+
+
+def list_volumes(
+    ctx: Context,
+    project_id: str,
+    filters: VolumeFilters,
+    order: VolumeOrder,
+    *,
+    offset: int,
+    limit: int,
+    marker: str | None,
+) -> tuple[int, list[VolumeDetail]]:
+    query = _filtered(select(Volume).where(Volume.project_id == project_id), filters)
+    column = getattr(Volume, order.sort_key)
+    with ctx.db.read() as repo:
+        if marker:
+            anchor = repo.volume(project_id, marker)
+            if anchor is None:
+                raise volume_not_found(marker)
+            value = getattr(anchor, order.sort_key)
+            after = column < value if order.descending else column > value
+            query = query.where(or_(after, (column == value) & (Volume.id > anchor.id)))
+        sort = column.desc() if order.descending else column.asc()
+        page = repo.page(query.order_by(sort, Volume.id), offset=offset, limit=limit)
+        attachments = repo.attachments_of_volumes([v.id for v in page.items])
+        return page.count, [VolumeDetail(v, attachments[v.id]) for v in page.items]
+
+
+def _filtered(query: Select[tuple[Volume]], filters: VolumeFilters) -> Select[tuple[Volume]]:
+    if filters.ids is not None:
+        query = query.where(Volume.id.in_(list(filters.ids)))
+    if filters.name:
+        query = query.where(Volume.name.contains(filters.name, autoescape=True))
+    if filters.status:
+        query = query.where(Volume.status == filters.status)
+    if filters.availability_zone:
+        query = query.where(Volume.availability_zone == filters.availability_zone)
+    if filters.multiattach is not None:
+        query = query.where(Volume.multiattach.is_(filters.multiattach))
+    if filters.enterprise_project_id:
+        query = query.where(Volume.enterprise_project_id == filters.enterprise_project_id)
+    if filters.volume_type_id:
+        query = query.where(Volume.volume_type == filters.volume_type_id)
+    if filters.server_id:
+        on_server = select(Attachment.volume_id).where(Attachment.server_id == filters.server_id)
+        query = query.where(Volume.id.in_(on_server))
+    return query
+
+
+def delete_volume(ctx: Context, project_id: str, volume_id: str) -> str:
+    with ctx.db.write() as repo:
+        volume = repo.volume(project_id, volume_id, lock=True)
+        if volume is None:
+            raise volume_not_found(volume_id)
+        attachments = repo.attachments_of_volume(volume_id)
+        volume_rules.check_deletable(volume_id, volume.status, len(attachments))
+        now = ctx.clock.now()
+        volume.status = volume_rules.DELETING
+        volume.updated_at = now
+        task = Task(
+            JobType.DELETE_VOLUME,
+            volume_id=volume_id,
+            entities={
+                "volume_id": volume_id,
+                "name": volume.name,
+                "size": volume.size,
+                "volume_type": volume.volume_type,
+            },
+        )
+        job_id = submit_single(repo, now, project_id, task)
+    ctx.wake_workers()
+    return job_id

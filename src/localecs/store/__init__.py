@@ -1,0 +1,1 @@
+"""Persistence: tables, the database engine, migrations and the unit of work."""

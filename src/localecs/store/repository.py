@@ -1,0 +1,130 @@
+"""Queries over the resource tables, bound to one transaction (see uow.Database)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from localecs.store.tables import AccessKey, Attachment, Base, Job, Project, Server, Volume
+
+T = TypeVar("T", bound=Base)
+
+
+@dataclass(frozen=True)
+class Page:
+    count: int
+    items: Sequence[Any]
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, *records: Base) -> None:
+        self.session.add_all(records)
+
+    def delete(self, record: Base) -> None:
+        self.session.delete(record)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    # Identity
+
+    def access_key(self, access_key: str) -> AccessKey | None:
+        return self.session.get(AccessKey, access_key)
+
+    def project(self, project_id: str) -> Project | None:
+        return self.session.get(Project, project_id)
+
+    def project_by_name(self, name: str) -> Project | None:
+        return self.session.scalars(select(Project).filter_by(name=name)).first()
+
+    def any_access_key(self) -> AccessKey | None:
+        return self.session.scalars(select(AccessKey).order_by(AccessKey.created_at)).first()
+
+    # Servers
+
+    def server(self, project_id: str, server_id: str, *, lock: bool = False) -> Server | None:
+        query = select(Server).filter_by(id=server_id, project_id=project_id)
+        if lock:
+            query = query.with_for_update()
+        return self.session.scalars(query).first()
+
+    def servers(self, project_id: str, server_ids: Collection[str]) -> dict[str, Server]:
+        query = (
+            select(Server)
+            .where(Server.id.in_(list(server_ids)), Server.project_id == project_id)
+            .order_by(Server.id)
+            .with_for_update()
+        )
+        return {server.id: server for server in self.session.scalars(query)}
+
+    def page(self, query: Select[tuple[T]], *, offset: int, limit: int) -> Page:
+        count = self.session.scalar(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        )
+        items = self.session.scalars(query.offset(offset).limit(limit)).all()
+        return Page(count or 0, items)
+
+    # Volumes
+
+    def volume(self, project_id: str, volume_id: str, *, lock: bool = False) -> Volume | None:
+        query = select(Volume).filter_by(id=volume_id, project_id=project_id)
+        if lock:
+            query = query.with_for_update()
+        return self.session.scalars(query).first()
+
+    def volumes_by_id(self, volume_ids: Collection[str]) -> dict[str, Volume]:
+        query = select(Volume).where(Volume.id.in_(list(volume_ids)))
+        return {volume.id: volume for volume in self.session.scalars(query)}
+
+    # Attachments
+
+    def attachment(self, volume_id: str, server_id: str) -> Attachment | None:
+        query = select(Attachment).filter_by(volume_id=volume_id, server_id=server_id)
+        return self.session.scalars(query).first()
+
+    def attachments_of_volume(self, volume_id: str) -> list[Attachment]:
+        query = select(Attachment).filter_by(volume_id=volume_id).order_by(Attachment.attached_at)
+        return list(self.session.scalars(query))
+
+    def attachments_of_volumes(self, volume_ids: Collection[str]) -> dict[str, list[Attachment]]:
+        found: dict[str, list[Attachment]] = {volume_id: [] for volume_id in volume_ids}
+        query = select(Attachment).where(Attachment.volume_id.in_(list(volume_ids)))
+        for attachment in self.session.scalars(query):
+            found[attachment.volume_id].append(attachment)
+        return found
+
+    def attachments_of_server(self, server_id: str) -> list[Attachment]:
+        return self.attachments_of_servers([server_id])[server_id]
+
+    def attachments_of_servers(self, server_ids: Collection[str]) -> dict[str, list[Attachment]]:
+        found: dict[str, list[Attachment]] = {server_id: [] for server_id in server_ids}
+        query = (
+            select(Attachment)
+            .where(Attachment.server_id.in_(list(server_ids)))
+            .order_by(Attachment.device)
+        )
+        for attachment in self.session.scalars(query):
+            found[attachment.server_id].append(attachment)
+        return found
+
+    # Jobs
+
+    def job(self, job_id: str, *, lock: bool = False) -> Job | None:
+        query = select(Job).filter_by(id=job_id)
+        if lock:
+            query = query.with_for_update()
+        return self.session.scalars(query).first()
+
+    def sub_jobs(self, parent_ids: Collection[str]) -> dict[str, list[Job]]:
+        found: dict[str, list[Job]] = {parent_id: [] for parent_id in parent_ids}
+        query = select(Job).where(Job.parent_id.in_(list(parent_ids))).order_by(Job.seq)
+        for job in self.session.scalars(query):
+            found[job.parent_id or ""].append(job)
+        return found

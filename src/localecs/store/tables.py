@@ -1,0 +1,194 @@
+"""SQLAlchemy table mappings. Records only: the rules that move them live in ``domain``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Named constraints keep Alembic's batch mode on SQLite able to alter tables later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """Stores UTC and always hands back aware datetimes, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        # SQLite compares timestamps as text: one fixed naive UTC form keeps them ordered.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+
+    access_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    secret_key: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class Server(Base):
+    __tablename__ = "servers"
+    __table_args__ = (Index(None, "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    task_state: Mapped[str | None] = mapped_column(String(32))
+    flavor_id: Mapped[str] = mapped_column(String(128))
+    image_id: Mapped[str] = mapped_column(String(128))
+    vpc_id: Mapped[str] = mapped_column(String(128))
+    availability_zone: Mapped[str] = mapped_column(String(128))
+    reservation_id: Mapped[str] = mapped_column(String(64))
+    enterprise_project_id: Mapped[str] = mapped_column(String(64))
+    key_name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    nics: Mapped[list[Any]] = mapped_column(default=list)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp())
+    launched_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+    __table_args__ = (Index(None, "project_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer)
+    volume_type: Mapped[str] = mapped_column(String(32))
+    availability_zone: Mapped[str] = mapped_column(String(128))
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(32))
+    image_id: Mapped[str | None] = mapped_column(String(128))
+    enterprise_project_id: Mapped[str] = mapped_column(String(64), default="0")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class Attachment(Base):
+    """One disk on one server. ``state`` is attaching, attached or detaching.
+
+    A row exists from the moment an attach is admitted until its detach is applied, so the
+    admission checks of later requests see work that is still in flight.
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        UniqueConstraint("volume_id", "server_id"),
+        UniqueConstraint("server_id", "device"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    volume_id: Mapped[str] = mapped_column(ForeignKey("volumes.id"), index=True)
+    server_id: Mapped[str] = mapped_column(ForeignKey("servers.id"))
+    device: Mapped[str] = mapped_column(String(64))
+    boot_index: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    attached_at: Mapped[datetime | None] = mapped_column(Timestamp())
+
+
+class Job(Base):
+    """A job or sub-job. Rows with ``is_task`` are what workers execute.
+
+    A parent of a batch is not a task: its status is rolled up from its sub-jobs. A task holds
+    ``lock_key`` (its server) while RUNNING; the partial unique index makes the database itself
+    refuse a second running task on the same server, whichever process asks.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(None, "parent_id"),
+        Index(None, "is_task", "status", "seq"),
+        Index(None, "lock_key", "status"),
+        Index(
+            "ux_jobs_running_lock_key",
+            "lock_key",
+            unique=True,
+            sqlite_where=text("status = 'RUNNING' AND lock_key IS NOT NULL"),
+            postgresql_where=text("status = 'RUNNING' AND lock_key IS NOT NULL"),
+        ),
+        Index(None, "end_time"),
+    )
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    job_type: Mapped[str] = mapped_column(String(64))
+    is_task: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    lock_key: Mapped[str | None] = mapped_column(String(80))
+    server_id: Mapped[str | None] = mapped_column(String(64))
+    volume_id: Mapped[str | None] = mapped_column(String(64))
+    entities: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sub_jobs_total: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    fail_reason: Mapped[str | None] = mapped_column(Text)
+    begin_time: Mapped[datetime] = mapped_column(Timestamp())
+    end_time: Mapped[datetime | None] = mapped_column(Timestamp())
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

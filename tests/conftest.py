@@ -1,0 +1,148 @@
+"""Shared fixtures: a real localecs process on a free port, and SDK clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import sdk
+
+
+@dataclass(frozen=True)
+class RunningService:
+    endpoint: str
+    access_key: str
+    secret_key: str
+    project_id: str
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_service(
+    data_dir: Path,
+    *,
+    access_key: str,
+    secret_key: str,
+    project_id: str,
+    database_url: str | None = None,
+    driver_latency: float = 0.05,
+    lease_seconds: float = 3.0,
+    extra_args: tuple[str, ...] = (),
+) -> RunningService:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"serve-{port}.log"
+    env = {
+        **os.environ,
+        "LOCALECS_ACCESS_KEY": access_key,
+        "LOCALECS_SECRET_KEY": secret_key,
+        "LOCALECS_PROJECT_ID": project_id,
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "localecs",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--driver-latency",
+        str(driver_latency),
+        "--lease-seconds",
+        str(lease_seconds),
+        *extra_args,
+    ]
+    if database_url:
+        args += ["--database-url", database_url]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_healthy(endpoint, process, log_path)
+    return RunningService(
+        endpoint,
+        access_key,
+        secret_key,
+        project_id,
+        data_dir,
+        database_url or f"sqlite:///{data_dir / 'localecs.db'}",
+        process,
+        log_path,
+    )
+
+
+def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"localecs exited early:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{endpoint}/_localecs/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"localecs did not become healthy:\n{log_path.read_text()}")
+
+
+def stop_service(service: RunningService, *, kill: bool = False) -> None:
+    if kill:
+        service.process.kill()
+    else:
+        service.process.terminate()
+    service.process.wait(timeout=30)
+
+
+def new_credentials() -> tuple[str, str, str]:
+    return (
+        "AK" + secrets.token_hex(9).upper(),
+        secrets.token_urlsafe(30),
+        secrets.token_hex(16),
+    )
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One localecs for the session, on SQLite, with a fast simulated driver."""
+    access_key, secret_key, project_id = new_credentials()
+    running = start_service(
+        tmp_path_factory.mktemp("localecs"),
+        access_key=access_key,
+        secret_key=secret_key,
+        project_id=project_id,
+    )
+    yield running
+    stop_service(running)
+
+
+@pytest.fixture(scope="session")
+def ecs(service: RunningService) -> sdk.EcsClient:
+    return sdk.ecs_client(
+        service.endpoint, service.access_key, service.secret_key, service.project_id
+    )
+
+
+@pytest.fixture(scope="session")
+def evs(service: RunningService) -> sdk.EvsClient:
+    return sdk.evs_client(
+        service.endpoint, service.access_key, service.secret_key, service.project_id
+    )
