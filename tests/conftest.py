@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import sdk
+from tests.support import postgres, sdk
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,32 @@ def new_credentials() -> tuple[str, str, str]:
     )
 
 
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Each store the suite runs on: None for the embedded SQLite default, else a fresh
+    PostgreSQL database. PostgreSQL runs when LOCALECS_TEST_POSTGRES_URL is set (CI sets it)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    base = postgres.base_url()
+    if base is None:
+        pytest.skip(f"set {postgres.ENV} to run the suite on PostgreSQL as well")
+    with postgres.fresh_database(base) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """One localecs for the session, on SQLite, with a fast simulated driver."""
+def service(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str | None
+) -> Iterator[RunningService]:
+    """One localecs per store for the session, with a fast simulated driver."""
     access_key, secret_key, project_id = new_credentials()
     running = start_service(
         tmp_path_factory.mktemp("localecs"),
         access_key=access_key,
         secret_key=secret_key,
         project_id=project_id,
+        database_url=database_url,
     )
     yield running
     stop_service(running)

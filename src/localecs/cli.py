@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
+from types import FrameType
 
 import click
 import uvicorn
@@ -75,8 +78,6 @@ def serve(
     log_level: str,
 ) -> None:
     """Run the API (and, by default, the workers) in this process."""
-    import os
-
     _configure_logging(log_level)
     settings = Settings(
         host=host,
@@ -96,8 +97,14 @@ def serve(
     runtime.start_workers()
     _print_banner(settings, runtime.credential)
     config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
+    # handler was there before it: make that an orderly exit, so the workers drain below.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     try:
         uvicorn.Server(config).run()
+    except SystemExit:
+        pass
     finally:
         runtime.stop()
 
@@ -125,6 +132,10 @@ def _url(data_dir: Path, database_url: str | None) -> str:
 
 def database_url_for(data_dir: Path) -> str:
     return database_url(Settings(data_dir=data_dir))
+
+
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _configure_logging(level: str) -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkecs.v2 import EcsClient
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import EvsClient
@@ -97,3 +102,138 @@ def batch_detach(ecs: EcsClient, volume_id: str, server_ids: list[str]) -> Any:
         ecs_model.BatchDetachVolumesRequest(volume_id=volume_id, body=body)
     )
     return wait_job(ecs, response.job_id)
+
+
+# --- Reads and single operations shared by the API tests ------------------------------------
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+JOB_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def expect_error(call: Callable[[], Any], status: int, code: str) -> ClientRequestException:
+    """Runs an SDK call that must be rejected with exactly this status and error code."""
+    try:
+        result = call()
+    except ClientRequestException as error:
+        assert (error.status_code, error.error_code) == (status, code), str(error)
+        assert error.error_msg, str(error)
+        return error
+    raise AssertionError(f"expected {status} {code}, got success: {result}")
+
+
+def show_volume(evs: EvsClient, volume_id: str) -> Any:
+    return evs.show_volume(evs_model.ShowVolumeRequest(volume_id=volume_id)).volume
+
+
+def show_server(ecs: EcsClient, server_id: str) -> Any:
+    return ecs.show_server(ecs_model.ShowServerRequest(server_id=server_id)).server
+
+
+def block_devices(ecs: EcsClient, server_id: str) -> Any:
+    return ecs.list_server_block_devices(
+        ecs_model.ListServerBlockDevicesRequest(server_id=server_id)
+    )
+
+
+def attached_volume_ids(ecs: EcsClient, server_id: str) -> set[str]:
+    return {d.volume_id for d in block_devices(ecs, server_id).volume_attachments}
+
+
+def system_disk_id(ecs: EcsClient, server_id: str) -> str:
+    [system] = [d for d in block_devices(ecs, server_id).volume_attachments if d.boot_index == 0]
+    return str(system.volume_id)
+
+
+def attach(ecs: EcsClient, server_id: str, volume_id: str, device: str | None = None) -> Any:
+    option = ecs_model.AttachServerVolumeOption(volume_id=volume_id, device=device)
+    response = ecs.attach_server_volume(
+        ecs_model.AttachServerVolumeRequest(
+            server_id=server_id, body=ecs_model.AttachServerVolumeRequestBody(option)
+        )
+    )
+    return wait_job(ecs, response.job_id)
+
+
+def detach(ecs: EcsClient, server_id: str, volume_id: str, delete_flag: str | None = None) -> Any:
+    response = ecs.detach_server_volume(
+        ecs_model.DetachServerVolumeRequest(
+            server_id=server_id, volume_id=volume_id, delete_flag=delete_flag
+        )
+    )
+    return wait_job(ecs, response.job_id)
+
+
+def stop_servers(ecs: EcsClient, server_ids: list[str]) -> Any:
+    option = ecs_model.BatchStopServersOption(
+        servers=[ecs_model.ServerId(id=s) for s in server_ids]
+    )
+    response = ecs.batch_stop_servers(
+        ecs_model.BatchStopServersRequest(body=ecs_model.BatchStopServersRequestBody(option))
+    )
+    return wait_job(ecs, response.job_id)
+
+
+def start_servers(ecs: EcsClient, server_ids: list[str]) -> Any:
+    option = ecs_model.BatchStartServersOption(
+        servers=[ecs_model.ServerId(id=s) for s in server_ids]
+    )
+    response = ecs.batch_start_servers(
+        ecs_model.BatchStartServersRequest(body=ecs_model.BatchStartServersRequestBody(option))
+    )
+    return wait_job(ecs, response.job_id)
+
+
+def delete_servers(ecs: EcsClient, server_ids: list[str], delete_volume: bool = False) -> Any:
+    body = ecs_model.DeleteServersRequestBody(
+        servers=[ecs_model.ServerId(id=s) for s in server_ids], delete_volume=delete_volume
+    )
+    response = ecs.delete_servers(ecs_model.DeleteServersRequest(body=body))
+    return wait_job(ecs, response.job_id)
+
+
+def data_volume(size: int = 10, shared: bool = False, volumetype: str = "SSD") -> Any:
+    return ecs_model.PrePaidServerDataVolume(volumetype=volumetype, size=size, multiattach=shared)
+
+
+class RecordingHandler:
+    """Keeps the status and X-Request-Id of every response an SDK client receives."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, str | None]] = []
+
+    def __call__(self, **kwargs: Any) -> None:
+        response = kwargs["response"]
+        self.responses.append((response.status_code, response.headers.get("X-Request-Id")))
+
+    @property
+    def last(self) -> tuple[int, str | None]:
+        return self.responses[-1]
+
+
+def recording_clients(
+    endpoint: str, ak: str, sk: str, project_id: str
+) -> tuple[EcsClient, EvsClient, RecordingHandler]:
+    recorder = RecordingHandler()
+    credentials = BasicCredentials(ak, sk, project_id)
+    handler = HttpHandler().add_response_handler(recorder)
+    ecs = (
+        EcsClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoint(endpoint)
+        .with_http_handler(handler)
+        .build()
+    )
+    evs = (
+        EvsClient.new_builder()
+        .with_credentials(credentials)
+        .with_endpoint(endpoint)
+        .with_http_handler(handler)
+        .build()
+    )
+    return ecs, evs, recorder
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses, so name filters see only this test's resources."""
+    return f"{prefix}-{secrets.token_hex(4)}"
