@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the caller's identity, the parsed body, the service context."""
+"""Route dependencies: the caller's identity, the parsed body, the service context."""
 
 from __future__ import annotations
 

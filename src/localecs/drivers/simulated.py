@@ -93,7 +93,7 @@ class SimulatedDriver:
             rows = conn.execute(
                 select(SimAttachment.volume_id, SimAttachment.device).filter_by(server_id=server_id)
             )
-            return {volume_id: device for volume_id, device in rows}
+            return {volume_id: device for volume_id, device in rows.all()}
 
     def is_powered(self, server_id: str) -> bool:
         with self._engine.connect() as conn:

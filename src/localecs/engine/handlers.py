@@ -123,7 +123,7 @@ class DetachVolume:
 
 
 class CreateSingleServer:
-    """Boots a server whose disks were staged at admission (volumes creating, attachments attaching)."""
+    """Boots a server whose disks were staged at admission (creating, attaching)."""
 
     def execute(self, ctx: TaskContext, task: Job) -> None:
         assert task.server_id is not None
@@ -165,7 +165,7 @@ class CreateSingleServer:
 
 
 class DeleteSingleServer:
-    """Powers a server off, detaches its disks, deletes its system disk (and data disks if asked)."""
+    """Powers a server off, detaches its disks, deletes its system disk (data disks if asked)."""
 
     def execute(self, ctx: TaskContext, task: Job) -> None:
         assert task.server_id is not None

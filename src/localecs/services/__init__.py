@@ -1,1 +1,1 @@
-"""Use cases behind the API: validate against the domain rules, then change state in one transaction."""
+"""Use cases behind the API: check the domain rules, then change state in one transaction."""

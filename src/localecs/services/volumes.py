@@ -147,7 +147,7 @@ def list_volumes(
         return page.count, [VolumeDetail(v, attachments[v.id]) for v in page.items]
 
 
-def _filtered(query: Select[tuple[Volume]], filters: VolumeFilters) -> Select[tuple[Volume]]:
+def _filtered(query: Select[Volume], filters: VolumeFilters) -> Select[Volume]:
     if filters.ids is not None:
         query = query.where(Volume.id.in_(list(filters.ids)))
     if filters.name:

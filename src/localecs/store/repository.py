@@ -64,7 +64,7 @@ class Repository:
         )
         return {server.id: server for server in self.session.scalars(query)}
 
-    def page(self, query: Select[tuple[T]], *, offset: int, limit: int) -> Page:
+    def page(self, query: Select[T], *, offset: int, limit: int) -> Page:
         count = self.session.scalar(
             select(func.count()).select_from(query.order_by(None).subquery())
         )
