@@ -1,4 +1,4 @@
-"""How a parent job's status follows its sub-jobs (contract 3.3 and section 8, "Job status roll-up")."""
+"""How a parent job's status follows its sub-jobs (contract 3.3; section 8 "Job status roll-up")."""
 
 from __future__ import annotations
 

@@ -168,7 +168,9 @@ def test_requested_free_device_is_used() -> None:
     assert choose_device({SYSTEM_DEVICE}, "/dev/vdf", SERVER) == "/dev/vdf"
 
 
-@pytest.mark.parametrize(("requested", "expected"), [("/dev/sdb", "/dev/vdb"), ("/dev/sdx", "/dev/vdx")])
+@pytest.mark.parametrize(
+    ("requested", "expected"), [("/dev/sdb", "/dev/vdb"), ("/dev/sdx", "/dev/vdx")]
+)
 def test_requested_scsi_name_is_rewritten_to_virtio(requested: str, expected: str) -> None:
     assert normalise_device(requested) == expected
     assert choose_device({SYSTEM_DEVICE}, requested, SERVER) == expected

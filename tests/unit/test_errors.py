@@ -111,7 +111,10 @@ def test_authentication_failure_is_a_gateway_401() -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (server_not_found("s"), {"error": {"code": "Ecs.0114", "message": "Instance s could not be found."}}),
+        (
+            server_not_found("s"),
+            {"error": {"code": "Ecs.0114", "message": "Instance s could not be found."}},
+        ),
         (
             authentication_failed("x"),
             {

@@ -90,10 +90,8 @@ class SimulatedDriver:
 
     def attached_volumes(self, server_id: str) -> dict[str, str]:
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(SimAttachment.volume_id, SimAttachment.device).filter_by(server_id=server_id)
-            )
-            return {volume_id: device for volume_id, device in rows.all()}
+            rows = conn.execute(select(SimAttachment).filter_by(server_id=server_id))
+            return {row.volume_id: row.device for row in rows}
 
     def is_powered(self, server_id: str) -> bool:
         with self._engine.connect() as conn:
