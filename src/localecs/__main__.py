@@ -1,3 +1,3 @@
 from localecs.cli import main
 
-main()
+main(prog_name="localecs")

@@ -44,6 +44,7 @@ DOCUMENTED_STATUSES = frozenset(
     }
 )
 LIFECYCLE_STATUSES = ["creating", "deleting", "error"]
+# The non-lifecycle statuses this service sets: the attachment rows decide between them.
 ATTACHMENT_DRIVEN_STATUSES = ["available", "in-use", "attaching", "detaching"]
 ATTACHMENT_STATES = [ATTACHMENT_ATTACHING, ATTACHMENT_ATTACHED, ATTACHMENT_DETACHING]
 

@@ -1,0 +1,63 @@
+"""The command line: the start banner's snippet, `db upgrade`, and the installed entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import create_engine, inspect
+
+from tests.conftest import RunningService
+
+BIN = Path(sys.executable).parent
+
+
+def _snippet(banner: str) -> str:
+    lines = banner.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("from huaweicloudsdkcore"))
+    return "\n".join(lines[start : start + 5])
+
+
+def test_banner_prints_credentials_and_a_snippet_that_works(service: RunningService) -> None:
+    banner = service.log_path.read_text()
+    assert f"http://127.0.0.1:{service.endpoint.rsplit(':', 1)[1]}" in banner
+    assert service.access_key in banner
+    assert service.secret_key in banner
+    assert service.project_id in banner
+    snippet = _snippet(banner)
+    assert len(snippet.splitlines()) == 5
+    result = subprocess.run(
+        [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert '"count"' in result.stdout or "'count'" in result.stdout
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "localecs"), "db", "upgrade", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "schema at revision" in result.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'localecs.db'}")
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"servers", "volumes", "attachments", "jobs", "alembic_version"} <= tables
+
+
+def test_python_dash_m_matches_the_entry_point() -> None:
+    via_module = subprocess.run(
+        [sys.executable, "-m", "localecs", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    via_script = subprocess.run(
+        [str(BIN / "localecs"), "serve", "--help"], capture_output=True, text=True, check=True
+    )
+    assert via_module.stdout == via_script.stdout
+    for option in ("--host", "--port", "--data-dir", "--database-url", "--driver-latency"):
+        assert option in via_module.stdout

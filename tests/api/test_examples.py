@@ -1,0 +1,34 @@
+"""The documented examples run as written against a live localecs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import RunningService
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_batch_detach_story_runs(service: RunningService) -> None:
+    env = {
+        **os.environ,
+        "LOCALECS_ENDPOINT": service.endpoint,
+        "LOCALECS_ACCESS_KEY": service.access_key,
+        "LOCALECS_SECRET_KEY": service.secret_key,
+        "LOCALECS_PROJECT_ID": service.project_id,
+    }
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "batch_detach_story.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert "batch detach: SUCCESS" in lines
+    assert sum(line.startswith("  sub-job") and line.endswith("SUCCESS") for line in lines) == 2
+    assert lines[-1].split()[2] == "in-use"
