@@ -97,35 +97,106 @@ def test_sub_job_fields(ecs: sdk.EcsClient, evs: sdk.EvsClient) -> None:
         assert (sub.error_code, sub.fail_reason) == (None, None)
 
 
-@pytest.fixture
-def api_only_and_slow(tmp_path: Path) -> Iterator[Callable[[], RunningService]]:
-    """An API-only process (no workers: its jobs stay INIT) on a store of its own, and a way
-    to then start a process with slow workers on the same store (its jobs stay RUNNING)."""
-    access_key, secret_key, project_id = new_credentials()
-    started: list[RunningService] = []
+class SharedStore:
+    """Several localecs processes on one store of their own: an API-only one (no workers, so
+    its jobs stay INIT until a worker process exists), and worker processes started later."""
 
-    def start(**options: Any) -> RunningService:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.credentials = new_credentials()
+        self.processes: list[RunningService] = []
+        self.api = self.start("--workers", "0")
+
+    def start(self, *extra_args: str, driver_latency: float = 0.05) -> RunningService:
+        access_key, secret_key, project_id = self.credentials
         running = start_service(
-            tmp_path / "data",
+            self.data_dir,
             access_key=access_key,
             secret_key=secret_key,
             project_id=project_id,
-            **options,
+            driver_latency=driver_latency,
+            extra_args=extra_args,
         )
-        started.append(running)
+        self.processes.append(running)
         return running
 
-    start(extra_args=("--workers", "0"))
-    yield lambda: start(driver_latency=0.3)
-    for running in started:
-        if running.process.poll() is None:
-            stop_service(running, kill=True)
+    def clients(self) -> tuple[sdk.EcsClient, sdk.EvsClient]:
+        api = self.api
+        args = (api.endpoint, api.access_key, api.secret_key, api.project_id)
+        return sdk.ecs_client(*args), sdk.evs_client(*args)
+
+    def close(self) -> None:
+        for running in self.processes:
+            if running.process.poll() is None:
+                stop_service(running, kill=True)
 
 
-def test_job_goes_init_running_success(
-    api_only_and_slow: Callable[[], RunningService], tmp_path: Path
-) -> None:
-    del tmp_path
-    # The fixture started the API-only process first; reach it through its credentials.
-    # (Started lazily below so that nothing can claim the job before INIT is seen.)
-    raise NotImplementedError
+@pytest.fixture
+def shared_store(tmp_path: Path) -> Iterator[SharedStore]:
+    store = SharedStore(tmp_path / "data")
+    yield store
+    store.close()
+
+
+def _create_request(name: str, count: int) -> ecs_model.CreateServersRequest:
+    server = ecs_model.PrePaidServer(
+        image_ref="img-ubuntu-22.04",
+        flavor_ref="s6.small.1",
+        name=name,
+        vpcid="vpc-1",
+        nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
+        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD", size=40),
+        count=count,
+    )
+    return ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
+
+
+def test_job_goes_init_running_success(shared_store: SharedStore) -> None:
+    ecs, evs = shared_store.clients()
+    created = ecs.create_servers(_create_request("life", count=2))
+    job_id = created.job_id
+
+    # No worker exists yet: the job and every sub-job are INIT, nothing has ended.
+    waiting = _ecs_job(ecs, job_id)
+    assert (waiting.status, waiting.job_type, waiting.end_time) == ("INIT", "createServer", "")
+    assert JOB_TIME.match(waiting.begin_time)
+    assert waiting.entities.sub_jobs_total == 2
+    for sub in waiting.entities.sub_jobs:
+        assert (sub.status, sub.end_time, sub.error_code) == ("INIT", "", None)
+        assert JOB_TIME.match(sub.begin_time)
+    assert {s.entities.server_id for s in waiting.entities.sub_jobs} == set(created.server_ids)
+    building = sdk.show_server(ecs, created.server_ids[0])
+    assert (building.status, building.os_ext_st_svm_state) == ("BUILD", "building")
+
+    # A slow worker process picks it up: RUNNING, end_time still empty.
+    shared_store.start(driver_latency=0.3)
+    running = _poll(lambda: _ecs_job(ecs, job_id), lambda j: j.status != "INIT")
+    assert (running.status, running.end_time) == ("RUNNING", "")
+    assert running.begin_time == waiting.begin_time
+    assert "RUNNING" in {s.status for s in running.entities.sub_jobs}
+    for sub in running.entities.sub_jobs:
+        assert (sub.end_time == "") == (sub.status in ("INIT", "RUNNING"))
+    assert _evs_job(evs, job_id).status in ("RUNNING", "SUCCESS")
+
+    done = _poll(lambda: _ecs_job(ecs, job_id), lambda j: j.status in sdk.FINAL)
+    assert done.status == "SUCCESS"
+    assert JOB_TIME.match(done.end_time) and done.end_time >= done.begin_time
+    for sub in done.entities.sub_jobs:
+        assert sub.status == "SUCCESS" and JOB_TIME.match(sub.end_time)
+    for server_id in created.server_ids:
+        assert sdk.show_server(ecs, server_id).status == "ACTIVE"
+
+    # While a batch detach runs, the disk is "detaching"; after it, "in-use" on the rest.
+    servers = list(created.server_ids)
+    volume_id = sdk.create_volume(evs, shared=True, name="life")
+    assert sdk.batch_attach(ecs, volume_id, servers).status == "SUCCESS"
+    detach = ecs.batch_detach_volumes(
+        ecs_model.BatchDetachVolumesRequest(
+            volume_id=volume_id, body=ecs_model.VolumeBatchDetachRequest(serverinfo=servers[:1])
+        )
+    )
+    assert sdk.show_volume(evs, volume_id).status == "detaching"
+    assert sdk.wait_job(ecs, detach.job_id).status == "SUCCESS"
+    volume = sdk.show_volume(evs, volume_id)
+    assert volume.status == "in-use"
+    assert [a.server_id for a in volume.attachments] == servers[1:]

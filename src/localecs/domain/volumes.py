@@ -20,10 +20,14 @@ ATTACHMENT_ATTACHED = "attached"
 ATTACHMENT_DETACHING = "detaching"
 
 MAX_SHARED_ATTACHMENTS = 16
-DELETABLE_STATUSES = frozenset({AVAILABLE, ERROR})
+# Contract 2.16: a disk is deleted only when available or after a failed operation.
+DELETABLE_STATUSES = frozenset(
+    {AVAILABLE, ERROR, "error_extending", "error_restoring", "error_rollbacking"}
+)
 
-# Statuses that attachments do not decide: a disk being created or deleted says so.
-_LIFECYCLE_STATUSES = frozenset({CREATING, DELETING, ERROR})
+# The statuses that a disk's attachments decide. Any other (creating, deleting, error, and the
+# extend/backup/restore family of contract 7.1) is a lifecycle state that attachments leave alone.
+_ATTACHMENT_STATUSES = frozenset({AVAILABLE, IN_USE, ATTACHING, DETACHING})
 
 
 def derive_status(current: str, attachment_states: Collection[str]) -> str:
@@ -32,7 +36,7 @@ def derive_status(current: str, attachment_states: Collection[str]) -> str:
     Recomputed from the attachment rows inside every transaction that changes them, so two
     operations on one disk cannot leave a status that disagrees with its attachments.
     """
-    if current in _LIFECYCLE_STATUSES:
+    if current not in _ATTACHMENT_STATUSES:
         return current
     if ATTACHMENT_DETACHING in attachment_states:
         return DETACHING
@@ -51,7 +55,7 @@ def check_attachable(
     volume_id: str, status: str, multiattach: bool, attached: int, adding: int
 ) -> None:
     """A disk can take `adding` more servers now (attach and batch attach)."""
-    if status in _LIFECYCLE_STATUSES:
+    if status not in _ATTACHMENT_STATUSES:
         raise ApiError(
             400, "Ecs.0103", f"Volume {volume_id} is {status}; it must be available to attach."
         )
