@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
+from sqlalchemy import create_engine, text
 
-from tests.conftest import RunningService
+from tests.conftest import RunningService, stop_service
 from tests.support import sdk, signed_http
+from tests.support.processes import SharedStore
 from tests.support.sdk import JOB_ID, JOB_TIME
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -314,3 +318,59 @@ def test_detach_of_the_system_disk_slot_needs_shutoff(ecs: sdk.EcsClient) -> Non
         lambda: ecs.batch_detach_volumes(_detach_request(system, [server_id])), 400, "Ecs.0100"
     )
     assert system in sdk.attached_volume_ids(ecs, server_id)
+
+
+@pytest.fixture
+def shared_store(tmp_path: Path) -> Iterator[SharedStore]:
+    store = SharedStore(tmp_path / "data")
+    yield store
+    store.close()
+
+
+def test_partial_failure_is_reported_not_rolled_back(shared_store: SharedStore) -> None:
+    """Section 8: an attachment that disappears after admission fails its own sub-job with
+    Ecs.0111; the other sub-job stays applied and the parent reports FAIL.
+
+    The API refuses every way to cause this (a second detach is Ecs.0111 at admission, stop and
+    delete mark the server busy, sub-jobs of one server run in order), so the test removes the
+    attachment row itself while no worker runs, then lets a worker process take the job.
+    """
+    workers = shared_store.start()
+    ecs, evs = shared_store.clients()
+    servers = sdk.create_servers(ecs, count=2, name="partial")
+    volume_id = sdk.create_volume(evs, shared=True, name="partial")
+    assert sdk.batch_attach(ecs, volume_id, servers).status == "SUCCESS"
+    stop_service(workers)
+
+    job_id = ecs.batch_detach_volumes(_detach_request(volume_id, servers)).job_id
+    assert ecs.show_job(ecs_model.ShowJobRequest(job_id=job_id)).status == "INIT"
+    engine = create_engine(shared_store.api.database_url)
+    try:
+        with engine.begin() as connection:
+            gone = connection.execute(
+                text("DELETE FROM attachments WHERE volume_id = :v AND server_id = :s"),
+                {"v": volume_id, "s": servers[0]},
+            )
+            assert gone.rowcount == 1
+    finally:
+        engine.dispose()
+
+    shared_store.start()
+    job = sdk.wait_job(ecs, job_id)
+    assert (job.status, job.error_code) == ("FAIL", "Ecs.0111")
+    assert job.fail_reason.startswith("1 of 2 sub-jobs failed"), job.fail_reason
+    failed, succeeded = job.entities.sub_jobs
+    assert (failed.status, failed.error_code, failed.entities.server_id) == (
+        "FAIL",
+        "Ecs.0111",
+        servers[0],
+    )
+    assert failed.fail_reason and failed.entities.errorcode_message
+    assert JOB_TIME.match(failed.end_time)
+    assert (succeeded.status, succeeded.error_code, succeeded.entities.server_id) == (
+        "SUCCESS",
+        None,
+        servers[1],
+    )
+    # The successful sub-job stays applied: neither server holds the disk any more.
+    assert _holders(ecs, evs, volume_id, servers) == ("available", [])

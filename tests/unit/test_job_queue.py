@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from localecs.clock import FixedClock
 from localecs.domain.jobs import JobType
 from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.store.database import make_engine
@@ -88,7 +89,7 @@ def claim(
     db: Database, worker: str = "worker-1", now: datetime = T0, lease: timedelta = LEASE
 ) -> Job | None:
     with db.write() as repo:
-        return claim_task(repo, worker, now, lease)
+        return claim_task(repo, worker, FixedClock(now), lease)
 
 
 def claim_id(db: Database, worker: str = "worker-1", now: datetime = T0) -> str | None:

@@ -100,7 +100,7 @@ class WorkerPool:
     def _claim(self, worker_id: str) -> Job | None:
         try:
             with self._db.write() as repo:
-                task = queue.claim_task(repo, worker_id, self._clock.now(), self.lease)
+                task = queue.claim_task(repo, worker_id, self._clock, self.lease)
         except IntegrityError:
             # Another process started a task on the same server between our read and write.
             return None

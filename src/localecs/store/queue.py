@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
+from localecs.clock import Clock
 from localecs.domain.jobs import JobStatus, SubJobOutcome, roll_up
 from localecs.store.repository import Repository
 from localecs.store.tables import Job
@@ -26,11 +27,14 @@ class LeaseLost(Exception):
     """Another worker owns this task now (our lease expired); our outcome must be dropped."""
 
 
-def claim_task(repo: Repository, worker_id: str, now: datetime, lease: timedelta) -> Job | None:
+def claim_task(repo: Repository, worker_id: str, clock: Clock, lease: timedelta) -> Job | None:
     """Takes the next runnable task, or None. Call inside a write transaction."""
-    task = _expired_task(repo, now) or _next_task(repo)
+    task = _expired_task(repo, clock.now()) or _next_task(repo)
     if task is None:
         return None
+    # Read the clock only now: the query above saw the previous task on this server committed,
+    # so this start can never precede that task's recorded end, whatever the isolation level.
+    now = clock.now()
     if task.status == _INIT:
         task.begin_time = now
     task.status = _RUNNING

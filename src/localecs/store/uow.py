@@ -29,8 +29,13 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Repository]:
-        """A transaction that commits when the block ends and rolls back if it raises."""
+        """A transaction that commits when the block ends and rolls back if it raises.
+
+        It begins (and on SQLite takes the write lock) on entry, so that a timestamp taken inside
+        the block is never earlier than the moment this transaction could act.
+        """
         with self._writes() as session, session.begin():
+            session.connection()
             yield Repository(session)
 
     def session(self) -> Session:
