@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,12 @@ from tests.support import sdk
 RACE_CODES = {"Ecs.0057", "Ecs.0111", "Ecs.0118", "Ecs.0103"}
 
 
-def _client_run(service: RunningService, seed: int, servers: list[str], disks: list[str]) -> list[str]:
-    ecs = sdk.ecs_client(service.endpoint, service.access_key, service.secret_key, service.project_id)
+def _client_run(
+    service: RunningService, seed: int, servers: list[str], disks: list[str]
+) -> list[str]:
+    ecs = sdk.ecs_client(
+        service.endpoint, service.access_key, service.secret_key, service.project_id
+    )
     rng = random.Random(seed)
     accepted = []
     for _ in range(12):
@@ -29,7 +34,9 @@ def _client_run(service: RunningService, seed: int, servers: list[str], disks: l
         try:
             if rng.random() < 0.5:
                 body = ecs_model.BatchAttachSharableVolumesRequestBody(
-                    serverinfo=[ecs_model.BatchAttachSharableVolumesOption(server_id=s) for s in chosen]
+                    serverinfo=[
+                        ecs_model.BatchAttachSharableVolumesOption(server_id=s) for s in chosen
+                    ]
                 )
                 response = ecs.batch_attach_sharable_volumes(
                     ecs_model.BatchAttachSharableVolumesRequest(volume_id=disk, body=body)
@@ -70,7 +77,7 @@ def test_concurrent_batches_keep_disks_servers_and_jobs_in_agreement(
     # Sub-jobs on one server never overlapped (times are UTC strings of one fixed format).
     for spans in intervals.values():
         spans.sort()
-        for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (begin, _) in itertools.pairwise(spans):
             assert begin >= end, spans
 
     engine = create_engine(service.database_url)

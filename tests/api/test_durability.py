@@ -96,7 +96,9 @@ def _prepared(deployment: Deployment) -> tuple[list[str], str]:
     return servers, volume_id
 
 
-def _assert_agrees(deployment: Deployment, volume_id: str, detached: list[str], kept: list[str]) -> None:
+def _assert_agrees(
+    deployment: Deployment, volume_id: str, detached: list[str], kept: list[str]
+) -> None:
     ecs, evs = deployment.clients()
     volume = evs.show_volume(evs_model.ShowVolumeRequest(volume_id=volume_id)).volume
     assert sorted(a.server_id for a in volume.attachments) == sorted(kept)
@@ -124,7 +126,9 @@ def test_state_survives_a_restart(deployment: Deployment) -> None:
     assert sorted(s.id for s in listed.servers) == sorted(servers)
     again = ecs.show_job(ecs_model.ShowJobRequest(job_id=finished.job_id))
     assert again.status == "SUCCESS"
-    assert [s.job_id for s in again.entities.sub_jobs] == [s.job_id for s in finished.entities.sub_jobs]
+    assert [s.job_id for s in again.entities.sub_jobs] == [
+        s.job_id for s in finished.entities.sub_jobs
+    ]
     _assert_agrees(deployment, volume_id, detached=servers[:1], kept=servers[1:])
 
 

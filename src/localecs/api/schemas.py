@@ -135,7 +135,10 @@ class ServerActionBody(_Closed):
     os_stop: PowerOption | None = Field(default=None, alias="os-stop")
 
 
-class VolumeBody(_Open):
+class VolumeBody(_Closed):
+    """Closed, but with every field the SDK's CreateVolumeOption can send: a misspelt field is
+    a client error (EVS.5400), while a field the SDK may legitimately send is never refused."""
+
     availability_zone: Id
     volume_type: Literal["SATA", "SAS", "GPSSD", "SSD", "ESSD", "GPSSD2", "ESSD2"]
     size: Annotated[StrictInt, Field(ge=10, le=32768)]
@@ -149,6 +152,9 @@ class VolumeBody(_Open):
     metadata: dict[str, StrictStr] = {}
     tags: Annotated[dict[str, StrictStr], Field(max_length=10)] = {}
     enterprise_project_id: StrictStr = "0"
+    # Accepted and ignored: the simulated disks have no performance tiers.
+    iops: StrictInt | None = None
+    throughput: StrictInt | None = None
 
 
 class LegacyVolumeBody(VolumeBody):
@@ -156,11 +162,14 @@ class LegacyVolumeBody(VolumeBody):
     shareable: Literal["true", "false"] | None = None
 
 
-class CreateVolumeBody(_Open):
+class CreateVolumeBody(_Closed):
     volume: VolumeBody
     server_id: StrictStr | None = None
     bss_param: dict[str, Any] | None = Field(default=None, alias="bssParam")
+    # Accepted and ignored: there is no dedicated storage to schedule onto.
+    scheduler_hints: dict[str, Any] | None = Field(default=None, alias="OS-SCH-HNT:scheduler_hints")
 
 
-class CreateLegacyVolumeBody(_Open):
+class CreateLegacyVolumeBody(_Closed):
     volume: LegacyVolumeBody
+    scheduler_hints: dict[str, Any] | None = Field(default=None, alias="OS-SCH-HNT:scheduler_hints")

@@ -82,14 +82,16 @@ class WorkerPool:
         while not self._stopping.is_set():
             try:
                 task = self._claim(worker_id)
+                if task is None:
+                    self._idle()
+                    continue
+                self._process(worker_id, task)
             except (OperationalError, DBAPIError):
-                log.warning("claim failed; the database is unavailable", exc_info=True)
+                log.warning("the database is unavailable; retrying", exc_info=True)
                 self._stopping.wait(self._settings.poll_seconds)
-                continue
-            if task is None:
-                self._idle()
-                continue
-            self._process(worker_id, task)
+            except Exception:
+                log.exception("worker %s hit an unexpected error; carrying on", worker_id)
+                self._stopping.wait(self._settings.poll_seconds)
 
     def _idle(self) -> None:
         with self._wakeup:
@@ -112,13 +114,15 @@ class WorkerPool:
         return task
 
     def _process(self, worker_id: str, task: Job) -> None:
-        handler = HANDLERS[task.job_type]
         try:
             try:
+                handler = HANDLERS[task.job_type]
                 handler.execute(self._ctx, task)
             except (TaskFailed, DriverError) as failure:
                 self._record_failure(worker_id, task, failure.code, failure.reason)
                 return
+            except (OperationalError, DBAPIError):
+                raise  # a database outage is not the task's fault: it is repeated later
             except Exception:
                 log.exception("task %s (%s) crashed", task.id, task.job_type)
                 self._record_failure(worker_id, task, "Common.0001", "Internal error.")
@@ -147,11 +151,12 @@ class WorkerPool:
         log.info("task %s %s SUCCESS", task.id, task.job_type)
 
     def _record_failure(self, worker_id: str, task: Job, code: str, reason: str) -> None:
-        handler = HANDLERS[task.job_type]
+        handler = HANDLERS.get(task.job_type)
         with self._db.write() as repo:
             owned = queue.owned_task(repo, task.id, worker_id)
             now = self._clock.now()
-            handler.revert(repo, owned, now)
+            if handler is not None:
+                handler.revert(repo, owned, now)
             queue.finish_task(repo, owned, now, code, reason)
         log.info("task %s %s FAIL %s: %s", task.id, task.job_type, code, reason)
 

@@ -1,12 +1,11 @@
-"""The job queue on a real SQLite database (contract 3.3 and section 8: roll-up, retention,
-concurrency). Time is passed in explicitly, so leases expire without sleeping."""
+"""The job queue on a real database, SQLite and PostgreSQL (contract 3.3 and section 8: roll-up,
+retention, concurrency). Time is passed in explicitly, so leases expire without sleeping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from localecs.clock import FixedClock
 from localecs.domain.jobs import JobType
 from localecs.services.jobs import Task, submit_batch, submit_single
-from localecs.store.database import make_engine
 from localecs.store.queue import (
     LeaseLost,
     claim_task,
@@ -26,7 +24,6 @@ from localecs.store.queue import (
     purge_finished,
     renew_leases,
 )
-from localecs.store.schema import upgrade
 from localecs.store.tables import Job
 from localecs.store.uow import Database
 
@@ -36,19 +33,6 @@ SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
 PROJECT = "0" * 32
 VOLUME = "vol-1"
-
-
-def make_database(path: Path) -> Database:
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    return Database(engine)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = make_database(tmp_path / "localecs.db")
-    yield database
-    database.engine.dispose()
 
 
 # Helpers: each runs in its own transaction, as the API and the workers do.
@@ -539,19 +523,12 @@ _ACTIONS = st.lists(
 )
 
 
-@pytest.fixture(scope="module")
-def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    database = make_database(tmp_path_factory.mktemp("queue-model") / "localecs.db")
-    yield database
-    database.engine.dispose()
-
-
 @settings(max_examples=40, deadline=None)
 @given(actions=_ACTIONS)
 def test_claims_match_the_queue_model(
-    shared_db: Database, actions: list[tuple[str, str | int | None]]
+    migrated: Database, actions: list[tuple[str, str | int | None]]
 ) -> None:
-    db = shared_db
+    db = migrated
     with db.write() as repo:
         repo.session.execute(delete(Job))
     model = QueueModel(waiting=[], running={})
