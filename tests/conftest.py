@@ -27,7 +27,8 @@ class RunningService:
     data_dir: Path
     database_url: str
     process: subprocess.Popen[bytes]
-    log_path: Path
+    log_path: Path  # the service's log (stderr)
+    stdout_path: Path  # what it prints for its user (the start banner)
 
 
 def free_port() -> int:
@@ -50,6 +51,7 @@ def start_service(
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"serve-{port}.log"
+    stdout_path = data_dir / f"serve-{port}.out"
     env = {
         **os.environ,
         "LOCALECS_ACCESS_KEY": access_key,
@@ -73,8 +75,8 @@ def start_service(
     ]
     if database_url:
         args += ["--database-url", database_url]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "ab") as log, open(stdout_path, "ab") as out:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=log)
     endpoint = f"http://127.0.0.1:{port}"
     _wait_healthy(endpoint, process, log_path)
     return RunningService(
@@ -86,6 +88,7 @@ def start_service(
         database_url or f"sqlite:///{data_dir / 'localecs.db'}",
         process,
         log_path,
+        stdout_path,
     )
 
 

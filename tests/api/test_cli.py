@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkecs.v2 import model as ecs_model
 from sqlalchemy import create_engine, inspect
 
 from tests.conftest import RunningService
+from tests.support import sdk
 
 BIN = Path(sys.executable).parent
 
@@ -20,7 +24,7 @@ def _snippet(banner: str) -> str:
 
 
 def test_banner_prints_credentials_and_a_snippet_that_works(service: RunningService) -> None:
-    banner = service.log_path.read_text()
+    banner = service.stdout_path.read_text()
     assert f"http://127.0.0.1:{service.endpoint.rsplit(':', 1)[1]}" in banner
     assert service.access_key in banner
     assert service.secret_key in banner
@@ -31,6 +35,17 @@ def test_banner_prints_credentials_and_a_snippet_that_works(service: RunningServ
         [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60, check=True
     )
     assert '"count"' in result.stdout or "'count'" in result.stdout
+
+
+def test_the_log_never_holds_the_secret_key(service: RunningService, ecs: sdk.EcsClient) -> None:
+    # Some traffic, including a rejected signature, so the log has something to say.
+    ecs.list_servers_details(ecs_model.ListServersDetailsRequest())
+    wrong = sdk.ecs_client(service.endpoint, service.access_key, "not-the-secret", service.project_id)
+    with pytest.raises(ClientRequestException):
+        wrong.list_servers_details(ecs_model.ListServersDetailsRequest())
+    log = service.log_path.read_text()
+    assert service.access_key in log  # the rejection names the key it was for...
+    assert service.secret_key not in log  # ...and never its secret
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
