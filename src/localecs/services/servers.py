@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
@@ -183,6 +183,7 @@ def list_servers(
     if filters.server_ids is not None:
         # The API ignores every other filter when server_id is given.
         query = query.where(Server.id.in_(list(filters.server_ids)))
+        filters = ServerFilters(server_ids=filters.server_ids)
     else:
         query = _filtered(query, filters)
     query = query.order_by(Server.created_at.desc(), Server.id)
@@ -197,12 +198,17 @@ def list_servers(
                     (Server.created_at == anchor.created_at) & (Server.id > anchor.id),
                 )
             )
-        page: Page = repo.page(query, offset=offset, limit=limit)
+        if _has_json_filters(filters):
+            # Tags and addresses live in JSON columns: filter those rows here, then page.
+            matching = [s for s in repo.session.scalars(query) if _matches(s, filters)]
+            page = Page(len(matching), matching[offset : offset + limit])
+        else:
+            page = repo.page(query, offset=offset, limit=limit)
         attachments = repo.attachments_of_servers([s.id for s in page.items])
         return page.count, [ServerDetail(s, attachments[s.id]) for s in page.items]
 
 
-def _filtered(query: Any, filters: ServerFilters) -> Any:
+def _filtered(query: Select[Server], filters: ServerFilters) -> Select[Server]:
     if filters.name:
         query = query.where(Server.name.contains(filters.name, autoescape=True))
     if filters.status:
@@ -214,6 +220,23 @@ def _filtered(query: Any, filters: ServerFilters) -> Any:
     if filters.reservation_id:
         query = query.where(Server.reservation_id == filters.reservation_id)
     return query
+
+
+def _has_json_filters(filters: ServerFilters) -> bool:
+    return any((filters.tags, filters.not_tags, filters.ip, filters.ip_eq))
+
+
+def _matches(server: Server, filters: ServerFilters) -> bool:
+    """`tags` / `not-tags` name a `key=value` tag the server has / lacks; `ip` is a substring of
+    one of its addresses, `ip_eq` one of them exactly."""
+    tags = set(server.tags)
+    addresses = [str(nic.get("ip_address", "")) for nic in server.nics]
+    return (
+        (not filters.tags or filters.tags in tags)
+        and (not filters.not_tags or filters.not_tags not in tags)
+        and (not filters.ip or any(filters.ip in address for address in addresses))
+        and (not filters.ip_eq or filters.ip_eq in addresses)
+    )
 
 
 def batch_power(ctx: Context, project_id: str, server_ids: Sequence[str], on: bool) -> str:

@@ -91,6 +91,10 @@ def list_servers_details(
     server_id: str | None = None,
     enterprise_project_id: str | None = None,
     reservation_id: str | None = None,
+    tags: str | None = None,
+    not_tags: Annotated[str | None, Query(alias="not-tags")] = None,
+    ip: str | None = None,
+    ip_eq: str | None = None,
 ) -> JSONResponse:
     """Servers of the project, newest first; offset is a page number starting at 1."""
     filters = ServerFilters(
@@ -100,6 +104,10 @@ def list_servers_details(
         server_ids=server_id.split(",") if server_id else None,
         enterprise_project_id=enterprise_project_id,
         reservation_id=reservation_id,
+        tags=tags,
+        not_tags=not_tags,
+        ip=ip,
+        ip_eq=ip_eq,
     )
     start = 0 if marker else (max(offset, 1) - 1) * limit
     count, details = servers.list_servers(
