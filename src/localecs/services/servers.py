@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -14,6 +15,7 @@ from localecs.domain.jobs import JobType
 from localecs.errors import ApiError, server_not_found
 from localecs.ids import new_resource_id
 from localecs.services.context import Context
+from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch
 from localecs.store.repository import Page, Repository
 from localecs.store.tables import Attachment, Server, Volume
@@ -74,48 +76,61 @@ class ServerDetail:
     attachments: Sequence[Attachment]
 
 
-def create_servers(ctx: Context, project_id: str, spec: ServerSpec) -> CreatedServers:
+def create_servers(
+    ctx: Context, project_id: str, spec: ServerSpec, key: IdempotencyKey | None = None
+) -> CreatedServers:
     """Stages the servers (BUILD) and their disks (creating, attaching) and submits one
-    createSingleServer sub-job per server."""
+    createSingleServer sub-job per server. A retry with the same X-Client-Token gets the first
+    answer."""
     if len(spec.data_volumes) > MAX_DATA_VOLUMES:
         raise ApiError(400, "Ecs.0042", f"A server takes at most {MAX_DATA_VOLUMES} data disks.")
-    now = ctx.clock.now()
+    response = run_once(
+        ctx,
+        project_id,
+        JobType.CREATE_SERVER,
+        key,
+        lambda repo, now: _stage_servers(repo, now, project_id, spec),
+    )
+    return CreatedServers(response["job_id"], response["serverIds"])
+
+
+def _stage_servers(
+    repo: Repository, now: datetime, project_id: str, spec: ServerSpec
+) -> dict[str, Any]:
     reservation_id = f"r-{new_resource_id()[:8]}"
     zone = spec.availability_zone or DEFAULT_AVAILABILITY_ZONE
-    with ctx.db.write() as repo:
-        server_ids = []
-        for index in range(spec.count):
-            server = Server(
-                id=new_resource_id(),
-                project_id=project_id,
-                name=_server_name(spec, index),
-                status=server_rules.BUILD,
-                flavor_id=spec.flavor_id,
-                image_id=spec.image_id,
-                vpc_id=spec.vpc_id,
-                availability_zone=zone,
-                reservation_id=reservation_id,
-                enterprise_project_id=spec.enterprise_project_id,
-                key_name=spec.key_name,
-                description=spec.description,
-                locked=False,
-                nics=spec.nics,
-                metadata_=spec.metadata,
-                tags=spec.tags,
-                created_at=now,
-                updated_at=now,
-            )
-            repo.add(server)
-            repo.flush()
-            _stage_disks(repo, project_id, server, spec, zone, now)
-            server_ids.append(server.id)
-        tasks = [
-            Task(JobType.CREATE_SINGLE_SERVER, server_id=s, entities={"server_id": s})
-            for s in server_ids
-        ]
-        job_id = submit_batch(repo, now, project_id, JobType.CREATE_SERVER, tasks)
-    ctx.wake_workers()
-    return CreatedServers(job_id, server_ids)
+    server_ids = []
+    for index in range(spec.count):
+        server = Server(
+            id=new_resource_id(),
+            project_id=project_id,
+            name=_server_name(spec, index),
+            status=server_rules.BUILD,
+            flavor_id=spec.flavor_id,
+            image_id=spec.image_id,
+            vpc_id=spec.vpc_id,
+            availability_zone=zone,
+            reservation_id=reservation_id,
+            enterprise_project_id=spec.enterprise_project_id,
+            key_name=spec.key_name,
+            description=spec.description,
+            locked=False,
+            nics=spec.nics,
+            metadata_=spec.metadata,
+            tags=spec.tags,
+            created_at=now,
+            updated_at=now,
+        )
+        repo.add(server)
+        repo.flush()
+        _stage_disks(repo, project_id, server, spec, zone, now)
+        server_ids.append(server.id)
+    tasks = [
+        Task(JobType.CREATE_SINGLE_SERVER, server_id=s, entities={"server_id": s})
+        for s in server_ids
+    ]
+    job_id = submit_batch(repo, now, project_id, JobType.CREATE_SERVER, tasks)
+    return {"job_id": job_id, "serverIds": server_ids}
 
 
 def _server_name(spec: ServerSpec, index: int) -> str:
@@ -125,7 +140,7 @@ def _server_name(spec: ServerSpec, index: int) -> str:
 
 
 def _stage_disks(
-    repo: Repository, project_id: str, server: Server, spec: ServerSpec, zone: str, now: Any
+    repo: Repository, project_id: str, server: Server, spec: ServerSpec, zone: str, now: datetime
 ) -> None:
     disks = [(spec.root_volume, True), *((d, False) for d in spec.data_volumes)]
     for index, (disk, system) in enumerate(disks):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, or_, select
 
@@ -12,7 +14,9 @@ from localecs.domain.jobs import JobType
 from localecs.errors import volume_not_found
 from localecs.ids import new_resource_id
 from localecs.services.context import Context
+from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Volume
 
 
@@ -61,50 +65,64 @@ class VolumeOrder:
     descending: bool = True
 
 
-def create_volumes(ctx: Context, project_id: str, spec: VolumeSpec) -> CreatedVolumes:
-    now = ctx.clock.now()
-    with ctx.db.write() as repo:
-        volumes = [
-            Volume(
-                id=new_resource_id(),
-                project_id=project_id,
-                name=_volume_name(spec, index),
-                description=spec.description,
-                size=spec.size,
-                volume_type=spec.volume_type,
-                availability_zone=spec.availability_zone,
-                multiattach=spec.multiattach,
-                bootable=spec.image_id is not None,
-                status=volume_rules.CREATING,
-                image_id=spec.image_id,
-                enterprise_project_id=spec.enterprise_project_id,
-                metadata_=spec.metadata,
-                tags=spec.tags,
-                created_at=now,
-                updated_at=now,
-            )
-            for index in range(spec.count)
-        ]
-        repo.add(*volumes)
-        tasks = [
-            Task(
-                JobType.CREATE_VOLUME,
-                volume_id=v.id,
-                entities={
-                    "volume_id": v.id,
-                    "name": v.name,
-                    "size": v.size,
-                    "volume_type": v.volume_type,
-                },
-            )
-            for v in volumes
-        ]
-        if len(tasks) == 1:
-            job_id = submit_single(repo, now, project_id, tasks[0])
-        else:
-            job_id = submit_batch(repo, now, project_id, JobType.BATCH_CREATE_VOLUME, tasks)
-    ctx.wake_workers()
-    return CreatedVolumes(job_id, [v.id for v in volumes])
+def create_volumes(
+    ctx: Context, project_id: str, spec: VolumeSpec, key: IdempotencyKey | None = None
+) -> CreatedVolumes:
+    """Stages the disks (creating) and submits createVolume, or batchCreateVolume with one
+    sub-job per disk. A retry with the same X-Client-Token gets the first answer."""
+    response = run_once(
+        ctx,
+        project_id,
+        JobType.CREATE_VOLUME,
+        key,
+        lambda repo, now: _stage_volumes(repo, now, project_id, spec),
+    )
+    return CreatedVolumes(response["job_id"], response["volume_ids"])
+
+
+def _stage_volumes(
+    repo: Repository, now: datetime, project_id: str, spec: VolumeSpec
+) -> dict[str, Any]:
+    volumes = [
+        Volume(
+            id=new_resource_id(),
+            project_id=project_id,
+            name=_volume_name(spec, index),
+            description=spec.description,
+            size=spec.size,
+            volume_type=spec.volume_type,
+            availability_zone=spec.availability_zone,
+            multiattach=spec.multiattach,
+            bootable=spec.image_id is not None,
+            status=volume_rules.CREATING,
+            image_id=spec.image_id,
+            enterprise_project_id=spec.enterprise_project_id,
+            metadata_=spec.metadata,
+            tags=spec.tags,
+            created_at=now,
+            updated_at=now,
+        )
+        for index in range(spec.count)
+    ]
+    repo.add(*volumes)
+    tasks = [
+        Task(
+            JobType.CREATE_VOLUME,
+            volume_id=v.id,
+            entities={
+                "volume_id": v.id,
+                "name": v.name,
+                "size": v.size,
+                "volume_type": v.volume_type,
+            },
+        )
+        for v in volumes
+    ]
+    if len(tasks) == 1:
+        job_id = submit_single(repo, now, project_id, tasks[0])
+    else:
+        job_id = submit_batch(repo, now, project_id, JobType.BATCH_CREATE_VOLUME, tasks)
+    return {"job_id": job_id, "volume_ids": [v.id for v in volumes]}
 
 
 def _volume_name(spec: VolumeSpec, index: int) -> str:

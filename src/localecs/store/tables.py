@@ -192,3 +192,16 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClientToken(Base):
+    """A create call's X-Client-Token, with the answer it got, so a retry gets the same one."""
+
+    __tablename__ = "client_tokens"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(Timestamp())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import JSONResponse
 
 from localecs.api import views
@@ -13,6 +13,7 @@ from localecs.api.deps import ContextDep, authenticated, json_body
 from localecs.api.schemas import CreateServersBody, DeleteServersBody, ServerActionBody, ServerBody
 from localecs.errors import Service, invalid_parameter
 from localecs.services import servers
+from localecs.services.idempotency import IdempotencyKey
 from localecs.services.servers import DiskSpec, ServerFilters, ServerSpec
 
 router = APIRouter(dependencies=[Depends(authenticated(Service.ECS))], tags=["ECS"])
@@ -20,22 +21,32 @@ router = APIRouter(dependencies=[Depends(authenticated(Service.ECS))], tags=["EC
 CreateBody = Annotated[CreateServersBody, Depends(json_body(CreateServersBody, Service.ECS))]
 
 
+ClientTokenHeader = Annotated[str | None, Header(alias="X-Client-Token")]
+
+
 @router.post("/v1.1/{project_id}/cloudservers")
-def create_servers(project_id: str, body: CreateBody, ctx: ContextDep) -> JSONResponse:
+def create_servers(
+    project_id: str, body: CreateBody, ctx: ContextDep, client_token: ClientTokenHeader = None
+) -> JSONResponse:
     """Create servers (v1.1); pay-per-use is the only billing mode here."""
-    return _create(project_id, body, ctx)
+    return _create(project_id, body, ctx, client_token)
 
 
 @router.post("/v1/{project_id}/cloudservers")
-def create_post_paid_servers(project_id: str, body: CreateBody, ctx: ContextDep) -> JSONResponse:
+def create_post_paid_servers(
+    project_id: str, body: CreateBody, ctx: ContextDep, client_token: ClientTokenHeader = None
+) -> JSONResponse:
     """Create pay-per-use servers (v1)."""
-    return _create(project_id, body, ctx)
+    return _create(project_id, body, ctx, client_token)
 
 
-def _create(project_id: str, body: CreateServersBody, ctx: ContextDep) -> JSONResponse:
+def _create(
+    project_id: str, body: CreateServersBody, ctx: ContextDep, client_token: str | None
+) -> JSONResponse:
+    key = IdempotencyKey.parse(Service.ECS, client_token, body.model_dump_json())
     if body.dry_run:
         return JSONResponse({}, status_code=202)
-    created = servers.create_servers(ctx, project_id, _spec(body.server))
+    created = servers.create_servers(ctx, project_id, _spec(body.server), key)
     return JSONResponse({"job_id": created.job_id, "serverIds": created.server_ids})
 
 

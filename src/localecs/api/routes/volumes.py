@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import JSONResponse
 
 from localecs.api import views
@@ -12,6 +12,7 @@ from localecs.api.deps import ContextDep, authenticated, json_body
 from localecs.api.schemas import CreateLegacyVolumeBody, CreateVolumeBody, VolumeBody
 from localecs.errors import Service, invalid_parameter
 from localecs.services import volumes
+from localecs.services.idempotency import IdempotencyKey
 from localecs.services.volumes import VolumeFilters, VolumeOrder, VolumeSpec
 
 router = APIRouter(dependencies=[Depends(authenticated(Service.EVS))], tags=["EVS"])
@@ -22,15 +23,18 @@ def create_volume(
     project_id: str,
     body: Annotated[CreateVolumeBody, Depends(json_body(CreateVolumeBody, Service.EVS))],
     ctx: ContextDep,
+    client_token: Annotated[str | None, Header(alias="X-Client-Token")] = None,
 ) -> JSONResponse:
     """Create disks (v2.1): 202 with the job and the new ids."""
+    key = IdempotencyKey.parse(Service.EVS, client_token, body.model_dump_json())
     if body.server_id is not None:
         raise invalid_parameter(
             Service.EVS, "server_id (create and attach) is not supported; attach after creating."
         )
     if body.bss_param and body.bss_param.get("chargingMode") == "prePaid":
         raise invalid_parameter(Service.EVS, "Only pay-per-use (postPaid) disks are supported.")
-    created = volumes.create_volumes(ctx, project_id, _spec(body.volume, body.volume.multiattach))
+    spec = _spec(body.volume, body.volume.multiattach)
+    created = volumes.create_volumes(ctx, project_id, spec, key)
     return JSONResponse(
         {"job_id": created.job_id, "volume_ids": created.volume_ids}, status_code=202
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 17:45:35.607088
+Create Date: 2026-11-28 17:55:52.518814
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-
+    op.create_table(
+        "client_tokens",
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("operation", sa.String(length=64), nullable=False),
+        sa.Column("request_digest", sa.String(length=64), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", "token", name=op.f("pk_client_tokens")),
+    )
     op.create_table(
         "jobs",
         sa.Column(
@@ -195,7 +204,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attachments_volume_id"))
 
@@ -228,3 +236,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_jobs_end_time"))
 
     op.drop_table("jobs")
+    op.drop_table("client_tokens")
