@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from huaweicloudsdkecs.v2 import model as ecs_model
 
@@ -14,7 +15,7 @@ VOLUME_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$")
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
-def _show_device(ecs: sdk.EcsClient, server_id: str, volume_id: str) -> object:
+def _show_device(ecs: sdk.EcsClient, server_id: str, volume_id: str) -> Any:
     return ecs.show_server_block_device(
         ecs_model.ShowServerBlockDeviceRequest(server_id=server_id, volume_id=volume_id)
     ).volume_attachment
@@ -106,10 +107,10 @@ def test_requested_device_is_used_and_scsi_names_are_rewritten(
     first = sdk.create_volume(evs, name=sdk.unique("dev"))
     second = sdk.create_volume(evs, name=sdk.unique("dev"))
     assert sdk.attach(ecs, server_id, first, device="/dev/sdd").status == "SUCCESS"
-    assert _show_device(ecs, server_id, first).device == "/dev/vdd"  # type: ignore[attr-defined]
+    assert _show_device(ecs, server_id, first).device == "/dev/vdd"
     # The next disk without a device takes the first free slot.
     assert sdk.attach(ecs, server_id, second).status == "SUCCESS"
-    assert _show_device(ecs, server_id, second).device == "/dev/vdb"  # type: ignore[attr-defined]
+    assert _show_device(ecs, server_id, second).device == "/dev/vdb"
 
     third = sdk.create_volume(evs, name=sdk.unique("dev"))
     sdk.expect_error(lambda: sdk.attach(ecs, server_id, third, device="/dev/vdd"), 400, "Ecs.0005")

@@ -40,7 +40,9 @@ def test_banner_prints_credentials_and_a_snippet_that_works(service: RunningServ
 def test_the_log_never_holds_the_secret_key(service: RunningService, ecs: sdk.EcsClient) -> None:
     # Some traffic, including a rejected signature, so the log has something to say.
     ecs.list_servers_details(ecs_model.ListServersDetailsRequest())
-    wrong = sdk.ecs_client(service.endpoint, service.access_key, "not-the-secret", service.project_id)
+    wrong = sdk.ecs_client(
+        service.endpoint, service.access_key, "not-the-secret", service.project_id
+    )
     with pytest.raises(ClientRequestException):
         wrong.list_servers_details(ecs_model.ListServersDetailsRequest())
     log = service.log_path.read_text()

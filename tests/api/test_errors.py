@@ -4,6 +4,7 @@ bad bodies, oversize bodies, unknown paths; and never a 500."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +54,11 @@ def test_request_id_on_success_and_in_sdk_exceptions(service: RunningService) ->
         assert caught.value.request_id == header
         seen.add(header)
     assert len(seen) == len(calls)
+    # The service's access log names each request by the same id.
+    deadline = time.monotonic() + 5
+    while not all(request_id in service.log_path.read_text() for request_id in seen):
+        assert time.monotonic() < deadline, "request ids missing from the service log"
+        time.sleep(0.05)
 
 
 def _batch_detach(p: str) -> str:

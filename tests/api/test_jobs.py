@@ -134,6 +134,8 @@ def test_job_goes_init_running_success(shared_store: SharedStore) -> None:
     assert {s.entities.server_id for s in waiting.entities.sub_jobs} == set(created.server_ids)
     building = sdk.show_server(ecs, created.server_ids[0])
     assert (building.status, building.os_ext_st_svm_state) == ("BUILD", "building")
+    # A server still being built can be neither stopped nor started.
+    sdk.expect_error(lambda: sdk.stop_servers(ecs, created.server_ids[:1]), 400, "Ecs.0100")
 
     # A slow worker process picks it up: RUNNING, end_time still empty.
     shared_store.start(driver_latency=0.3)
@@ -153,10 +155,20 @@ def test_job_goes_init_running_success(shared_store: SharedStore) -> None:
     for server_id in created.server_ids:
         assert sdk.show_server(ecs, server_id).status == "ACTIVE"
 
-    # While a batch detach runs, the disk is "detaching"; after it, "in-use" on the rest.
+    # While a batch attach runs the disk is "attaching", while a detach runs "detaching"
+    # (set at admission, so no timing is involved); after each, "in-use".
     servers = list(created.server_ids)
     volume_id = sdk.create_volume(evs, shared=True, name="life")
-    assert sdk.batch_attach(ecs, volume_id, servers).status == "SUCCESS"
+    serverinfo = [ecs_model.BatchAttachSharableVolumesOption(server_id=s) for s in servers]
+    attach = ecs.batch_attach_sharable_volumes(
+        ecs_model.BatchAttachSharableVolumesRequest(
+            volume_id=volume_id,
+            body=ecs_model.BatchAttachSharableVolumesRequestBody(serverinfo=serverinfo),
+        )
+    )
+    assert sdk.show_volume(evs, volume_id).status == "attaching"
+    assert sdk.wait_job(ecs, attach.job_id).status == "SUCCESS"
+    assert sdk.show_volume(evs, volume_id).status == "in-use"
     detach = ecs.batch_detach_volumes(
         ecs_model.BatchDetachVolumesRequest(
             volume_id=volume_id, body=ecs_model.VolumeBatchDetachRequest(serverinfo=servers[:1])

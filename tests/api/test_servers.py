@@ -168,6 +168,16 @@ def test_list_servers_details_filters_and_paging(ecs: sdk.EcsClient) -> None:
     assert [s.id for s in after_first.servers] == paged[1:]
 
 
+def test_list_servers_by_a_name_outside_ascii(ecs: sdk.EcsClient) -> None:
+    """The name filter travels in the signed query string, percent-encoded as UTF-8."""
+    name = sdk.unique("测试服务器")
+    [server_id] = sdk.create_servers(ecs, name=name)
+    listing = ecs.list_servers_details(ecs_model.ListServersDetailsRequest(name=name))
+    assert [(s.id, s.name) for s in listing.servers] == [(server_id, name)]
+    partial = ecs.list_servers_details(ecs_model.ListServersDetailsRequest(name="测试服务"))
+    assert server_id in {s.id for s in partial.servers}
+
+
 def test_batch_stop_and_start(ecs: sdk.EcsClient) -> None:
     ids = sdk.create_servers(ecs, count=2, name=sdk.unique("pwr"))
 

@@ -231,6 +231,21 @@ def test_deleting_an_in_use_disk_is_refused(ecs: sdk.EcsClient, evs: sdk.EvsClie
     assert sdk.wait_job(evs, response.job_id).status == "SUCCESS"
 
 
+def test_delete_accepts_terraforms_cascade_flag(
+    service: RunningService, evs: sdk.EvsClient
+) -> None:
+    volume_id = sdk.create_volume(evs, name=sdk.unique("cascade"))
+    response = signed_http.request(
+        service,
+        "DELETE",
+        f"/v2/{service.project_id}/cloudvolumes/{volume_id}",
+        query=[("cascade", "true")],
+    )
+    assert response.status_code == 200, response.text
+    assert sdk.wait_job(evs, response.json()["job_id"]).status == "SUCCESS"
+    sdk.expect_error(lambda: sdk.show_volume(evs, volume_id), 404, "EVS.5404")
+
+
 def test_create_volume_validation(service: RunningService) -> None:
     path = f"/v2.1/{service.project_id}/cloudvolumes"
     cases: list[Any] = [

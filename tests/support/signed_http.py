@@ -66,10 +66,12 @@ def request(
     date: str | None = None,
     sign: bool = True,
     tamper_body: bytes | None = None,
+    tamper_headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
     """One request, signed as the Python SDK signs it (same headers, same canonical form).
 
-    `tamper_body` is sent in place of the signed body, to prove the body is covered.
+    `tamper_body` and `tamper_headers` are sent in place of what was signed, to prove that
+    the signature covers them (or to send what the signer cannot produce).
     """
     payload = encode_body(body)
     host = urlsplit(target.endpoint).netloc
@@ -101,12 +103,15 @@ def request(
         # The signer's canonical query string is also the wire query; keep them identical.
         Signer.process_request_uri(sdk_request)
     with httpx.Client(timeout=30) as client:
-        return client.request(
+        response = client.request(
             method,
             f"{target.endpoint}{sdk_request.uri}",
             content=tamper_body if tamper_body is not None else payload,
-            headers=sdk_request.header_params,
+            headers={**sdk_request.header_params, **(tamper_headers or {})},
         )
+    # Whatever a test sends, the service never answers with a 5xx.
+    assert response.status_code < 500, (response.status_code, response.text)
+    return response
 
 
 def error_of(response: httpx.Response) -> tuple[str, str]:
