@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -152,6 +153,15 @@ def service(
     )
     yield running
     stop_service(running)
+    assert_no_server_errors(running)
+
+
+def assert_no_server_errors(service: RunningService) -> None:
+    """Nothing the suite sent, valid or not, may have been answered with a 5xx."""
+    log = service.log_path.read_text(errors="replace")
+    five_hundreds = re.findall(r"^.* 5\d\d [\d.]+ms \[[0-9a-f]{32}\]$", log, re.MULTILINE)
+    assert five_hundreds == [], five_hundreds
+    assert "unhandled error" not in log
 
 
 @pytest.fixture(scope="session")

@@ -218,3 +218,25 @@ def test_attach_and_detach_errors(
     assert response.status_code == 202, response.text
     assert sdk.show_volume(evs, volume_id).status == "available"
     assert volume_id not in sdk.attached_volume_ids(ecs, server_id)
+
+
+def test_a_disk_attached_in_the_system_slot_is_the_system_disk(
+    ecs: sdk.EcsClient, evs: sdk.EvsClient
+) -> None:
+    [server_id] = sdk.create_servers(ecs, name=sdk.unique("slot"))
+    system = sdk.system_disk_id(ecs, server_id)
+    assert sdk.stop_servers(ecs, [server_id]).status == "SUCCESS"
+    assert sdk.detach(ecs, server_id, system).status == "SUCCESS"
+
+    replacement = sdk.create_volume(evs, size=40, name=sdk.unique("root"))
+    assert sdk.attach(ecs, server_id, replacement, device="/dev/vda").status == "SUCCESS"
+    assert sdk.system_disk_id(ecs, server_id) == replacement
+    assert sdk.start_servers(ecs, [server_id]).status == "SUCCESS"
+    # Like the original system disk, it comes off only while the server is stopped.
+    sdk.expect_error(
+        lambda: ecs.detach_server_volume(
+            ecs_model.DetachServerVolumeRequest(server_id=server_id, volume_id=replacement)
+        ),
+        400,
+        "Ecs.0100",
+    )

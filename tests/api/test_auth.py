@@ -223,6 +223,24 @@ def test_another_project_in_the_url_reveals_nothing(
     assert all(answer == answers[0] for answer in answers), answers
 
 
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/v1/{p}/cloudservers/detail", "Ecs.0023"),
+        ("/v2/{p}/cloudvolumes/detail", "Common.0018"),
+    ],
+)
+def test_an_x_project_id_that_disagrees_with_the_url_is_refused(
+    service: RunningService, path: str, code: str
+) -> None:
+    """The SDK signs the project as X-Project-Id too; a request whose two disagree is refused
+    like any other foreign project, even when the URL names the caller's own."""
+    response = signed_http.request(
+        service, "GET", path.format(p=service.project_id), project_header=secrets.token_hex(16)
+    )
+    signed_http.assert_service_error(response, 400, code)
+
+
 def test_another_projects_resources_look_missing_from_ones_own(
     ecs: sdk.EcsClient, evs: sdk.EvsClient, other_project: OtherProject
 ) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -318,13 +316,6 @@ def test_detach_of_the_system_disk_slot_needs_shutoff(ecs: sdk.EcsClient) -> Non
         lambda: ecs.batch_detach_volumes(_detach_request(system, [server_id])), 400, "Ecs.0100"
     )
     assert system in sdk.attached_volume_ids(ecs, server_id)
-
-
-@pytest.fixture
-def shared_store(tmp_path: Path) -> Iterator[SharedStore]:
-    store = SharedStore(tmp_path / "data")
-    yield store
-    store.close()
 
 
 def test_partial_failure_is_reported_not_rolled_back(shared_store: SharedStore) -> None:

@@ -14,20 +14,7 @@ from sqlalchemy import create_engine
 
 from localecs.drivers.simulated import SimulatedDriver
 from tests.conftest import RunningService, new_credentials, start_service, stop_service
-from tests.support import postgres, sdk
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
-    """A store of its own: these tests kill and restart the service that owns it."""
-    if request.param == "sqlite":
-        yield None
-        return
-    base = postgres.base_url()
-    if base is None:
-        pytest.skip(f"set {postgres.ENV} to run on PostgreSQL as well")
-    with postgres.fresh_database(base) as url:
-        yield url
+from tests.support import sdk
 
 
 class Deployment:
@@ -66,8 +53,8 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, store: str | None) -> Iterator[Deployment]:
-    deployment = Deployment(tmp_path / "data", store)
+def deployment(tmp_path: Path, own_store: str | None) -> Iterator[Deployment]:
+    deployment = Deployment(tmp_path / "data", own_store)
     yield deployment
     if deployment.current is not None and deployment.current.process.poll() is None:
         stop_service(deployment.current, kill=True)

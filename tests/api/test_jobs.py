@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
 
@@ -96,13 +94,6 @@ def test_sub_job_fields(ecs: sdk.EcsClient, evs: sdk.EvsClient) -> None:
         assert JOB_TIME.match(sub.begin_time) and JOB_TIME.match(sub.end_time)
         assert job.begin_time <= sub.begin_time <= sub.end_time <= job.end_time
         assert (sub.error_code, sub.fail_reason) == (None, None)
-
-
-@pytest.fixture
-def shared_store(tmp_path: Path) -> Iterator[SharedStore]:
-    store = SharedStore(tmp_path / "data")
-    yield store
-    store.close()
 
 
 def _create_request(name: str, count: int) -> ecs_model.CreateServersRequest:

@@ -7,8 +7,9 @@ from typing import Any
 
 from huaweicloudsdkecs.v2 import model as ecs_model
 
-from tests.conftest import RunningService
+from tests.conftest import RunningService, stop_service
 from tests.support import sdk
+from tests.support.processes import SharedStore
 from tests.support.sdk import JOB_ID, UUID
 
 SERVER_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -257,3 +258,30 @@ def test_server_errors(ecs: sdk.EcsClient) -> None:
     # A server listed twice is a bad request, and nothing is submitted.
     sdk.expect_error(lambda: sdk.stop_servers(ecs, [server_id, server_id]), 400, "Ecs.0005")
     assert sdk.show_server(ecs, server_id).status == "ACTIVE"
+
+
+def test_delete_queued_behind_a_stop_keeps_its_task_state(shared_store: SharedStore) -> None:
+    """Operations on one server run in order; a stop that finishes while a delete waits must
+    not clear the delete's task state."""
+    workers = shared_store.start()
+    ecs, _ = shared_store.clients()
+    [server_id] = sdk.create_servers(ecs, name=sdk.unique("queued"))
+    stop_service(workers)
+
+    option = ecs_model.BatchStopServersOption(servers=[ecs_model.ServerId(id=server_id)])
+    stop_job = ecs.batch_stop_servers(
+        ecs_model.BatchStopServersRequest(body=ecs_model.BatchStopServersRequestBody(option))
+    ).job_id
+    assert sdk.show_server(ecs, server_id).os_ext_st_stask_state == "powering-off"
+    delete_body = ecs_model.DeleteServersRequestBody(servers=[ecs_model.ServerId(id=server_id)])
+    delete_job = ecs.delete_servers(ecs_model.DeleteServersRequest(body=delete_body)).job_id
+    assert sdk.show_server(ecs, server_id).os_ext_st_stask_state == "deleting"
+
+    # Slow enough that the delete (three data-plane steps) is still running after the stop.
+    shared_store.start(driver_latency=0.5)
+    assert sdk.wait_job(ecs, stop_job).status == "SUCCESS"
+    assert sdk.show_server(ecs, server_id).os_ext_st_stask_state == "deleting"
+    assert sdk.wait_job(ecs, delete_job).status == "SUCCESS"
+    sdk.expect_error(
+        lambda: ecs.show_server(ecs_model.ShowServerRequest(server_id=server_id)), 404, "Ecs.0114"
+    )

@@ -102,6 +102,11 @@ def test_legacy_v2_create_takes_shareable_as_a_string(
         service, "POST", path, body=_volume_body(sdk.unique("v2"), shareable=True)
     )
     signed_http.assert_service_error(wrong, 400, "EVS.5400")
+    # A string that is neither "true" nor "false" has EVS's own code.
+    odd = signed_http.request(
+        service, "POST", path, body=_volume_body(sdk.unique("v2"), shareable="yes")
+    )
+    signed_http.assert_service_error(odd, 400, "EVS.1054")
 
 
 def test_count_above_one_is_a_batch_with_sub_jobs(evs: sdk.EvsClient) -> None:

@@ -14,8 +14,9 @@ class SharedStore:
     """Several localecs processes on one store of their own: an API-only one (no workers, so
     its jobs stay INIT until a worker process exists), and worker processes started later."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.credentials = new_credentials()
         self.processes: list[RunningService] = []
         self.api = self.start("--workers", "0")
@@ -27,6 +28,7 @@ class SharedStore:
             access_key=access_key,
             secret_key=secret_key,
             project_id=project_id,
+            database_url=self.database_url,
             driver_latency=driver_latency,
             extra_args=extra_args,
         )

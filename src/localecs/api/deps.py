@@ -42,7 +42,10 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
         authenticator: Authenticator = request.app.state.authenticator
         signed = _signed_request(request, await request.body())
         principal = await run_in_threadpool(authenticator.authenticate, signed)
-        if request.path_params.get("project_id") != principal.project_id:
+        path_project = request.path_params.get("project_id")
+        # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
+        header_project = signed.headers.get("x-project-id", path_project)
+        if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
         return principal
 

@@ -159,7 +159,7 @@ class VolumeBody(_Closed):
 
 class LegacyVolumeBody(VolumeBody):
     # The deprecated v2 API also takes the shared flag as the strings "true" / "false".
-    shareable: Literal["true", "false"] | None = None
+    shareable: StrictStr | None = None  # checked by the route: EVS has a code of its own
 
 
 class CreateVolumeBody(_Closed):

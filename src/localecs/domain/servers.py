@@ -17,6 +17,11 @@ _POWER_STATE = {ACTIVE: 1, SHUTOFF: 4, BUILD: 0, ERROR: 0}
 
 ATTACHABLE_STATES = frozenset({ACTIVE, SHUTOFF})
 
+# OS-EXT-STS:task_state while an operation is under way.
+POWERING_ON = "powering-on"
+POWERING_OFF = "powering-off"
+DELETING = "deleting"
+
 # Devices a KVM server hands out, in order; vda is the system disk's.
 MAX_DEVICES = 24
 _DEVICE_LETTERS = "abcdefghijklmnopqrstuvwxyz"[:MAX_DEVICES]

@@ -198,7 +198,7 @@ class DeleteSingleServer:
         repo.delete(server)
 
     def revert(self, repo: Repository, task: Job, now: datetime) -> None:
-        _clear_task_state(repo, task, now)
+        _clear_task_state(repo, task, now, server_rules.DELETING)
 
 
 def _disks_deleted_with(repo: Repository, task: Job, attachments: list[Attachment]) -> list[str]:
@@ -224,19 +224,24 @@ class PowerServer:
         else:
             ctx.driver.power_off(task.server_id)
 
+    @property
+    def task_state(self) -> str:
+        return server_rules.POWERING_ON if self.on else server_rules.POWERING_OFF
+
     def apply(self, repo: Repository, task: Job, now: datetime) -> None:
         server = _locked_server(repo, task)
         server.status = server_rules.ACTIVE if self.on else server_rules.SHUTOFF
-        server.task_state = None
         server.updated_at = now
+        _clear_task_state(repo, task, now, self.task_state)
 
     def revert(self, repo: Repository, task: Job, now: datetime) -> None:
-        _clear_task_state(repo, task, now)
+        _clear_task_state(repo, task, now, self.task_state)
 
 
-def _clear_task_state(repo: Repository, task: Job, now: datetime) -> None:
+def _clear_task_state(repo: Repository, task: Job, now: datetime, state: str) -> None:
+    """Ends `state`, unless a later operation (a delete queued behind) has replaced it."""
     server = repo.server(task.project_id, task.server_id or "", lock=True)
-    if server is not None:
+    if server is not None and server.task_state == state:
         server.task_state = None
         server.updated_at = now
 

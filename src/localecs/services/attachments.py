@@ -96,6 +96,7 @@ def batch_attach_sharable_volumes(
         server_ids = [r.server_id for r in requests]
         servers = _servers(repo, project_id, server_ids)
         new = _admit_attachments(repo, volume, servers, requests)
+        repo.add(*new)
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
         tasks = [_attach_task(volume_id, a.server_id, a.device) for a in new]
@@ -115,8 +116,8 @@ def attach_server_volume(
         volume = _volume(repo, project_id, volume_id)
         new = _admit_attachments(repo, volume, servers, [AttachRequest(server_id, device)])
         if dry_run:
-            repo.session.rollback()
-            return None
+            return None  # every check passed; nothing was staged
+        repo.add(*new)
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
         job_id = submit_single(
@@ -199,7 +200,7 @@ def _admit_attachments(
     servers: dict[str, Server],
     requests: Sequence[AttachRequest],
 ) -> list[Attachment]:
-    """Checks every requested attachment and stages the new rows (state attaching)."""
+    """Checks every requested attachment; returns the rows to stage (state attaching)."""
     current = {a.server_id for a in repo.attachments_of_volume(volume.id)}
     for request in requests:
         if request.server_id in current:
@@ -225,12 +226,12 @@ def _admit_attachments(
                 volume_id=volume.id,
                 server_id=server.id,
                 device=device,
-                boot_index=None,
+                # A disk put in the system slot is the system disk (contract 7.2).
+                boot_index=0 if device == server_rules.SYSTEM_DEVICE else None,
                 state=volume_rules.ATTACHMENT_ATTACHING,
                 delete_on_termination=False,
             )
         )
-    repo.add(*new)
     return new
 
 

@@ -266,7 +266,7 @@ def batch_power(ctx: Context, project_id: str, server_ids: Sequence[str], on: bo
             server_rules.check_can_power(server_id, server.status, server.task_state)
         now = ctx.clock.now()
         for server in servers.values():
-            server.task_state = "powering-on" if on else "powering-off"
+            server.task_state = server_rules.POWERING_ON if on else server_rules.POWERING_OFF
             server.updated_at = now
         sub_type = JobType.START_SERVER if on else JobType.STOP_SERVER
         tasks = [Task(sub_type, server_id=s, entities={"server_id": s}) for s in server_ids]
@@ -289,7 +289,7 @@ def delete_servers(
             server_rules.check_not_locked(server_id, server.locked)
         now = ctx.clock.now()
         for server in servers.values():
-            server.task_state = "deleting"
+            server.task_state = server_rules.DELETING
             server.updated_at = now
         tasks = [
             Task(

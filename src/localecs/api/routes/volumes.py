@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from localecs.api import views
 from localecs.api.deps import ContextDep, authenticated, json_body
 from localecs.api.schemas import CreateLegacyVolumeBody, CreateVolumeBody, VolumeBody
-from localecs.errors import Service, invalid_parameter
+from localecs.errors import ApiError, Service, invalid_parameter
 from localecs.services import volumes
 from localecs.services.idempotency import IdempotencyKey
 from localecs.services.volumes import VolumeFilters, VolumeOrder, VolumeSpec
@@ -49,6 +49,8 @@ def create_volume_legacy(
     ctx: ContextDep,
 ) -> JSONResponse:
     """Create disks (deprecated v2): 200 with the job."""
+    if body.volume.shareable not in (None, "true", "false"):
+        raise ApiError(400, "EVS.1054", 'Invalid parameter shareable: must be "true" or "false".')
     shared = body.volume.multiattach or body.volume.shareable == "true"
     created = volumes.create_volumes(ctx, project_id, _spec(body.volume, shared))
     return JSONResponse({"job_id": created.job_id, "volume_ids": created.volume_ids})

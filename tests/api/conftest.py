@@ -1,0 +1,32 @@
+"""Fixtures for tests that need a store of their own (several processes, kills, restarts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import postgres
+from tests.support.processes import SharedStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_store(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A store no other test uses: None for SQLite (in the test's own data dir), else the URL
+    of a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    base = postgres.base_url()
+    if base is None:
+        pytest.skip(f"set {postgres.ENV} to run on PostgreSQL as well")
+    with postgres.fresh_database(base) as url:
+        yield url
+
+
+@pytest.fixture
+def shared_store(tmp_path: Path, own_store: str | None) -> Iterator[SharedStore]:
+    store = SharedStore(tmp_path / "data", own_store)
+    yield store
+    store.close()
