@@ -124,17 +124,10 @@ def new_credentials() -> tuple[str, str, str]:
     )
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=postgres.STORES)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """Each store the suite runs on: None for the embedded SQLite default, else a fresh
-    PostgreSQL database. PostgreSQL runs when LOCALECS_TEST_POSTGRES_URL is set (CI sets it)."""
-    if request.param == "sqlite":
-        yield None
-        return
-    base = postgres.base_url()
-    if base is None:
-        pytest.skip(f"set {postgres.ENV} to run the suite on PostgreSQL as well")
-    with postgres.fresh_database(base) as url:
+    """Each store the whole API suite runs on (see postgres.store)."""
+    with postgres.store(request.param) as url:
         yield url
 
 

@@ -11,17 +11,10 @@ from tests.support import postgres
 from tests.support.processes import SharedStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=postgres.STORES)
 def own_store(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """A store no other test uses: None for SQLite (in the test's own data dir), else the URL
-    of a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        yield None
-        return
-    base = postgres.base_url()
-    if base is None:
-        pytest.skip(f"set {postgres.ENV} to run on PostgreSQL as well")
-    with postgres.fresh_database(base) as url:
+    """A store no other test uses (SQLite in the test's own data dir, or fresh PostgreSQL)."""
+    with postgres.store(request.param) as url:
         yield url
 
 

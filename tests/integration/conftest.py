@@ -14,21 +14,12 @@ from localecs.store.uow import Database
 from tests.support import postgres
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=postgres.STORES)
 def migrated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'localecs.db'}")
-        upgrade(engine)
-        yield Database(engine)
-        engine.dispose()
-        return
-    base = postgres.base_url()
-    if base is None:
-        pytest.skip(f"set {postgres.ENV} to run on PostgreSQL as well")
-    with postgres.fresh_database(base) as url:
-        engine = make_engine(url)
+    with postgres.store(request.param) as url:
+        engine = make_engine(url or f"sqlite:///{tmp_path_factory.mktemp('store') / 'localecs.db'}")
         upgrade(engine)
         yield Database(engine)
         engine.dispose()

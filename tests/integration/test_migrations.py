@@ -17,18 +17,10 @@ from localecs.store.tables import Base
 from tests.support import postgres
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=postgres.STORES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
-        yield engine
-        engine.dispose()
-        return
-    base = postgres.base_url()
-    if base is None:
-        pytest.skip(f"set {postgres.ENV} to check the PostgreSQL schema as well")
-    with postgres.fresh_database(base) as url:
-        engine = make_engine(url)
+    with postgres.store(request.param) as url:
+        engine = make_engine(url or f"sqlite:///{tmp_path / 'migrated.db'}")
         yield engine
         engine.dispose()
 

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -30,3 +31,21 @@ def fresh_database(url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+STORES = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def store(kind: str) -> Iterator[str | None]:
+    """A fresh store of the given kind: None for SQLite (the caller picks the file), else the URL
+    of a new PostgreSQL database. PostgreSQL is skipped unless LOCALECS_TEST_POSTGRES_URL is set
+    (CI sets it, so there it always runs)."""
+    if kind == "sqlite":
+        yield None
+        return
+    base = base_url()
+    if base is None:
+        pytest.skip(f"set {ENV} to run on PostgreSQL as well")
+    with fresh_database(base) as url:
+        yield url

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
-from localecs.errors import ApiError, server_not_found, volume_not_found
+from localecs.errors import ApiError
 from localecs.ids import new_resource_id
 from localecs.services.context import Context
 from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.services.lookups import require_server, require_servers, require_volume
 from localecs.services.volume_status import refresh_volume_status
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Server, Volume
@@ -45,8 +46,8 @@ def batch_detach_volumes(
 ) -> str:
     _check_batch_size(volume_id, len(server_ids))
     with ctx.db.write() as repo:
-        volume = _volume(repo, project_id, volume_id)
-        servers = _servers(repo, project_id, server_ids)
+        volume = require_volume(repo, project_id, volume_id, lock=True)
+        servers = require_servers(repo, project_id, server_ids)
         attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
         for server_id in server_ids:
             _check_detachable(servers[server_id], volume_id, attachments.get(server_id))
@@ -66,8 +67,8 @@ def detach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
 ) -> str:
     with ctx.db.write() as repo:
-        server = _servers(repo, project_id, [server_id])[server_id]
-        volume = _volume(repo, project_id, volume_id)
+        server = require_servers(repo, project_id, [server_id])[server_id]
+        volume = require_volume(repo, project_id, volume_id, lock=True)
         attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
         attachment = attachments.get(server_id)
         if force and attachment is not None and attachment.boot_index == 0:
@@ -91,10 +92,10 @@ def batch_attach_sharable_volumes(
 ) -> str:
     _check_batch_size(volume_id, len(requests))
     with ctx.db.write() as repo:
-        volume = _volume(repo, project_id, volume_id)
+        volume = require_volume(repo, project_id, volume_id, lock=True)
         volume_rules.check_shared_for_batch(volume_id, volume.multiattach)
         server_ids = [r.server_id for r in requests]
-        servers = _servers(repo, project_id, server_ids)
+        servers = require_servers(repo, project_id, server_ids)
         new = _admit_attachments(repo, volume, servers, requests)
         repo.add(*new)
         now = ctx.clock.now()
@@ -112,8 +113,8 @@ def attach_server_volume(
 ) -> str | None:
     """Returns the job id, or None for a dry run that passed every check."""
     with ctx.db.write() as repo:
-        servers = _servers(repo, project_id, [server_id])
-        volume = _volume(repo, project_id, volume_id)
+        servers = require_servers(repo, project_id, [server_id])
+        volume = require_volume(repo, project_id, volume_id, lock=True)
         new = _admit_attachments(repo, volume, servers, [AttachRequest(server_id, device)])
         if dry_run:
             return None  # every check passed; nothing was staged
@@ -129,9 +130,7 @@ def attach_server_volume(
 
 def list_server_block_devices(ctx: Context, project_id: str, server_id: str) -> BlockDevices:
     with ctx.db.read() as repo:
-        server = repo.server(project_id, server_id)
-        if server is None:
-            raise server_not_found(server_id)
+        server = require_server(repo, project_id, server_id)
         attachments = repo.attachments_of_server(server_id)
         volumes = repo.volumes_by_id([a.volume_id for a in attachments])
         devices = [BlockDevice(a, volumes[a.volume_id]) for a in attachments if _visible(a)]
@@ -166,21 +165,6 @@ def _check_batch_size(volume_id: str, count: int) -> None:
             f"A batch on volume {volume_id} may name at most "
             f"{volume_rules.MAX_SHARED_ATTACHMENTS} servers; it names {count}.",
         )
-
-
-def _volume(repo: Repository, project_id: str, volume_id: str) -> Volume:
-    volume = repo.volume(project_id, volume_id, lock=True)
-    if volume is None:
-        raise volume_not_found(volume_id)
-    return volume
-
-
-def _servers(repo: Repository, project_id: str, server_ids: Sequence[str]) -> dict[str, Server]:
-    servers = repo.servers(project_id, server_ids)
-    for server_id in server_ids:
-        if server_id not in servers:
-            raise server_not_found(server_id)
-    return servers
 
 
 def _check_detachable(server: Server, volume_id: str, attachment: Attachment | None) -> None:

@@ -12,11 +12,12 @@ from sqlalchemy import Select, or_, select
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
-from localecs.errors import ApiError, server_not_found
+from localecs.errors import ApiError
 from localecs.ids import new_resource_id
 from localecs.services.context import Context
 from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch
+from localecs.services.lookups import require_server, require_servers
 from localecs.store.repository import Page, Repository
 from localecs.store.tables import Attachment, Server, Volume
 
@@ -179,9 +180,7 @@ def _stage_disks(
 
 def show_server(ctx: Context, project_id: str, server_id: str) -> ServerDetail:
     with ctx.db.read() as repo:
-        server = repo.server(project_id, server_id)
-        if server is None:
-            raise server_not_found(server_id)
+        server = require_server(repo, project_id, server_id)
         return ServerDetail(server, repo.attachments_of_server(server_id))
 
 
@@ -257,13 +256,10 @@ def _matches(server: Server, filters: ServerFilters) -> bool:
 def batch_power(ctx: Context, project_id: str, server_ids: Sequence[str], on: bool) -> str:
     _check_distinct(server_ids)
     with ctx.db.write() as repo:
-        servers = repo.servers(project_id, server_ids)
-        for server_id in server_ids:
-            server = servers.get(server_id)
-            if server is None:
-                raise server_not_found(server_id)
-            server_rules.check_not_locked(server_id, server.locked)
-            server_rules.check_can_power(server_id, server.status, server.task_state)
+        servers = require_servers(repo, project_id, server_ids)
+        for server in servers.values():
+            server_rules.check_not_locked(server.id, server.locked)
+            server_rules.check_can_power(server.id, server.status, server.task_state)
         now = ctx.clock.now()
         for server in servers.values():
             server.task_state = server_rules.POWERING_ON if on else server_rules.POWERING_OFF
@@ -281,12 +277,9 @@ def delete_servers(
 ) -> str:
     _check_distinct(server_ids)
     with ctx.db.write() as repo:
-        servers = repo.servers(project_id, server_ids)
-        for server_id in server_ids:
-            server = servers.get(server_id)
-            if server is None:
-                raise server_not_found(server_id)
-            server_rules.check_not_locked(server_id, server.locked)
+        servers = require_servers(repo, project_id, server_ids)
+        for server in servers.values():
+            server_rules.check_not_locked(server.id, server.locked)
         now = ctx.clock.now()
         for server in servers.values():
             server.task_state = server_rules.DELETING

@@ -16,6 +16,7 @@ from localecs.ids import new_resource_id
 from localecs.services.context import Context
 from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.services.lookups import require_volume
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Volume
 
@@ -106,23 +107,23 @@ def _stage_volumes(
     ]
     repo.add(*volumes)
     tasks = [
-        Task(
-            JobType.CREATE_VOLUME,
-            volume_id=v.id,
-            entities={
-                "volume_id": v.id,
-                "name": v.name,
-                "size": v.size,
-                "volume_type": v.volume_type,
-            },
-        )
-        for v in volumes
+        Task(JobType.CREATE_VOLUME, volume_id=v.id, entities=_evs_entities(v)) for v in volumes
     ]
     if len(tasks) == 1:
         job_id = submit_single(repo, now, project_id, tasks[0])
     else:
         job_id = submit_batch(repo, now, project_id, JobType.BATCH_CREATE_VOLUME, tasks)
     return {"job_id": job_id, "volume_ids": [v.id for v in volumes]}
+
+
+def _evs_entities(volume: Volume) -> dict[str, Any]:
+    """What an EVS job says of its disk (contract 3.4)."""
+    return {
+        "volume_id": volume.id,
+        "name": volume.name,
+        "size": volume.size,
+        "volume_type": volume.volume_type,
+    }
 
 
 def _volume_name(spec: VolumeSpec, index: int) -> str:
@@ -133,9 +134,7 @@ def _volume_name(spec: VolumeSpec, index: int) -> str:
 
 def show_volume(ctx: Context, project_id: str, volume_id: str) -> VolumeDetail:
     with ctx.db.read() as repo:
-        volume = repo.volume(project_id, volume_id)
-        if volume is None:
-            raise volume_not_found(volume_id)
+        volume = require_volume(repo, project_id, volume_id)
         return VolumeDetail(volume, repo.attachments_of_volume(volume_id))
 
 
@@ -188,24 +187,13 @@ def _filtered(query: Select[Volume], filters: VolumeFilters) -> Select[Volume]:
 
 def delete_volume(ctx: Context, project_id: str, volume_id: str) -> str:
     with ctx.db.write() as repo:
-        volume = repo.volume(project_id, volume_id, lock=True)
-        if volume is None:
-            raise volume_not_found(volume_id)
+        volume = require_volume(repo, project_id, volume_id, lock=True)
         attachments = repo.attachments_of_volume(volume_id)
         volume_rules.check_deletable(volume_id, volume.status, len(attachments))
         now = ctx.clock.now()
         volume.status = volume_rules.DELETING
         volume.updated_at = now
-        task = Task(
-            JobType.DELETE_VOLUME,
-            volume_id=volume_id,
-            entities={
-                "volume_id": volume_id,
-                "name": volume.name,
-                "size": volume.size,
-                "volume_type": volume.volume_type,
-            },
-        )
+        task = Task(JobType.DELETE_VOLUME, volume_id=volume_id, entities=_evs_entities(volume))
         job_id = submit_single(repo, now, project_id, task)
     ctx.wake_workers()
     return job_id
