@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from localecs.drivers.simulated import SimulatedDriver
 from tests.conftest import RunningService, new_credentials, start_service, stop_service
@@ -161,3 +161,27 @@ def test_sigterm_drains_running_work(deployment: Deployment) -> None:
     job = ecs.show_job(ecs_model.ShowJobRequest(job_id=job_id))
     assert job.status == "SUCCESS", job
     _assert_agrees(deployment, volume_id, detached=servers, kept=[])
+
+
+def test_a_task_longer_than_its_lease_keeps_it(deployment: Deployment) -> None:
+    """The heartbeat renews a running task's lease, so no other worker takes it up meanwhile."""
+    deployment.start(driver_latency=0)
+    servers, volume_id = _prepared(deployment)
+    assert deployment.current is not None
+    stop_service(deployment.current)
+
+    deployment.start(driver_latency=3.0, lease_seconds=1.0)
+    ecs, _ = deployment.clients()
+    job = sdk.wait_job(ecs, _submit_batch_detach(ecs, volume_id, servers[:1]), timeout=30)
+    assert job.status == "SUCCESS"
+    [sub_job] = job.entities.sub_jobs
+    assert deployment.current is not None
+    engine = create_engine(deployment.current.database_url)
+    try:
+        with engine.connect() as connection:
+            attempts = connection.execute(
+                text("SELECT attempts FROM jobs WHERE id = :id"), {"id": sub_job.job_id}
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert attempts == 1

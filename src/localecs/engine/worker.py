@@ -25,6 +25,8 @@ from localecs.store.uow import Database
 
 log = logging.getLogger("localecs.worker")
 
+PURGE_INTERVAL_SECONDS = 60
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -161,21 +163,32 @@ class WorkerPool:
         log.info("task %s %s FAIL %s: %s", task.id, task.job_type, code, reason)
 
     def _heartbeat(self, _name: str) -> None:
+        """Renews the leases of the tasks this pool holds, and now and then purges old jobs."""
         interval = self._settings.lease_seconds / 3
         last_purge = self._clock.now()
         while not self._stopping.wait(interval):
-            with self._in_flight_lock:
-                owned = dict(self._in_flight)
             try:
-                with self._db.write() as repo:
-                    for worker_id in set(owned.values()):
-                        ids = [t for t, w in owned.items() if w == worker_id]
-                        queue.renew_leases(repo, worker_id, ids, self._clock.now() + self.lease)
-                now = self._clock.now()
-                if (now - last_purge).total_seconds() > 60:
-                    last_purge = now
-                    cutoff = now - timedelta(seconds=self._settings.retention_seconds)
-                    with self._db.write() as repo:
-                        queue.purge_finished(repo, cutoff)
+                self._renew_leases()
+                if (self._clock.now() - last_purge).total_seconds() > PURGE_INTERVAL_SECONDS:
+                    last_purge = self._clock.now()
+                    self._purge()
             except (OperationalError, DBAPIError):
-                log.warning("lease renewal failed", exc_info=True)
+                log.warning("heartbeat failed; the database is unavailable", exc_info=True)
+
+    def _renew_leases(self) -> None:
+        with self._in_flight_lock:
+            owned = dict(self._in_flight)
+        if not owned:
+            return
+        with self._db.write() as repo:
+            until = self._clock.now() + self.lease
+            for worker_id in set(owned.values()):
+                ids = [task for task, owner in owned.items() if owner == worker_id]
+                queue.renew_leases(repo, worker_id, ids, until)
+
+    def _purge(self) -> None:
+        cutoff = self._clock.now() - timedelta(seconds=self._settings.retention_seconds)
+        with self._db.write() as repo:
+            purged = queue.purge_finished(repo, cutoff)
+        if purged:
+            log.info("purged %d jobs that ended before %s", purged, cutoff.isoformat())
