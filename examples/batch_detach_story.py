@@ -34,8 +34,12 @@ def main() -> None:
         os.environ["LOCALECS_SECRET_KEY"],
         os.environ["LOCALECS_PROJECT_ID"],
     )
-    ecs_client = EcsClient.new_builder().with_credentials(credentials).with_endpoint(endpoint).build()
-    evs_client = EvsClient.new_builder().with_credentials(credentials).with_endpoint(endpoint).build()
+    ecs_client = (
+        EcsClient.new_builder().with_credentials(credentials).with_endpoint(endpoint).build()
+    )
+    evs_client = (
+        EvsClient.new_builder().with_credentials(credentials).with_endpoint(endpoint).build()
+    )
 
     # 1. Three servers, each with a system disk.
     server = ecs.PrePaidServer(
@@ -55,7 +59,11 @@ def main() -> None:
 
     # 2. One shared disk.
     option = evs.CreateVolumeOption(
-        availability_zone="cn-north-4a", volume_type="SSD", size=100, multiattach=True, name="shared"
+        availability_zone="cn-north-4a",
+        volume_type="SSD",
+        size=100,
+        multiattach=True,
+        name="shared",
     )
     disk = evs_client.create_volume(
         evs.CreateVolumeRequest(body=evs.CreateVolumeRequestBody(volume=option))

@@ -201,13 +201,14 @@ def test_attach_and_detach_errors(
     )
 
     path = f"/v1/{service.project_id}/cloudservers/{server_id}/attachvolume"
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"volumeAttachment": {}},
         {"volumeAttachment": {"volumeId": 7}},
         {"volumeAttachment": {"volumeId": volume_id, "colour": "red"}},
         {"volumeAttachment": [volume_id]},
         {},
-    ):
+    )
+    for body in bodies:
         response = signed_http.request(service, "POST", path, body=body)
         signed_http.assert_service_error(response, 400, "Ecs.0005")
 

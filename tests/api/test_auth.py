@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,11 @@ def test_wrong_secret_through_the_sdk(service: RunningService) -> None:
     ecs, evs, recorder = sdk.recording_clients(
         service.endpoint, service.access_key, "not-the-secret", service.project_id
     )
-    for call in (
+    calls: list[Callable[[], Any]] = [
         lambda: ecs.list_servers_details(ecs_model.ListServersDetailsRequest()),
         lambda: evs.show_job(evs_model.ShowJobRequest(job_id="0" * 32)),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientRequestException) as caught:
             call()
         assert (caught.value.status_code, caught.value.error_code) == (401, "APIG.0301")

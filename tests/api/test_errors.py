@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ def test_request_id_on_success_and_in_sdk_exceptions(service: RunningService) ->
     assert recorder.last[0] == 200 and REQUEST_ID.match(recorder.last[1] or "")
     assert recorder.last[1] != request_id
 
-    calls = [
+    calls: list[Callable[[], Any]] = [
         lambda: ecs.show_server(ecs_model.ShowServerRequest(server_id=MISSING)),
         lambda: evs.show_volume(evs_model.ShowVolumeRequest(volume_id=MISSING)),
         lambda: ecs.show_job(ecs_model.ShowJobRequest(job_id=MISSING)),
@@ -50,6 +50,7 @@ def test_request_id_on_success_and_in_sdk_exceptions(service: RunningService) ->
             call()
         status, header = recorder.last
         assert status == caught.value.status_code
+        assert header is not None
         assert REQUEST_ID.match(caught.value.request_id)
         assert caught.value.request_id == header
         seen.add(header)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -245,7 +246,7 @@ def test_delete_servers_with_delete_volume(ecs: sdk.EcsClient, evs: sdk.EvsClien
     # Deleting the last holder with delete_volume=true takes its data disks along.
     assert sdk.delete_servers(ecs, [neighbour], delete_volume=True).status == "SUCCESS"
     for volume_id in (shared, own):
-        sdk.expect_error(lambda v=volume_id: sdk.show_volume(evs, v), 404, "EVS.5404")
+        sdk.expect_error(functools.partial(sdk.show_volume, evs, volume_id), 404, "EVS.5404")
 
 
 def test_server_errors(ecs: sdk.EcsClient) -> None:

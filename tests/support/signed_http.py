@@ -148,6 +148,6 @@ def assert_gateway_error(response: httpx.Response, status: int, code: str) -> st
 
 
 def assert_request_id(response: httpx.Response) -> str:
-    request_id = response.headers.get("x-request-id", "")
+    request_id = str(response.headers.get("x-request-id", ""))
     assert REQUEST_ID.match(request_id), response.headers
     return request_id
