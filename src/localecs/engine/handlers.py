@@ -54,6 +54,14 @@ def _locked_volume(repo: Repository, task: Job, volume_id: str) -> Volume | None
     return repo.volume(task.project_id, volume_id, lock=True)
 
 
+def _lock_disks_of_server(repo: Repository, task: Job) -> dict[str, Volume]:
+    """Locks every disk on the task's server before the server itself: admission locks a disk,
+    then servers, and taking locks in the same order keeps the two from deadlocking."""
+    assert task.server_id is not None
+    volume_ids = [a.volume_id for a in repo.attachments_of_server(task.server_id)]
+    return repo.locked_volumes(task.project_id, volume_ids)
+
+
 def _locked_server(repo: Repository, task: Job) -> Server:
     assert task.server_id is not None
     server = repo.server(task.project_id, task.server_id, lock=True)
@@ -136,9 +144,9 @@ class CreateSingleServer:
         ctx.driver.power_on(task.server_id)
 
     def apply(self, repo: Repository, task: Job, now: datetime) -> None:
+        volumes = _lock_disks_of_server(repo, task)
         server = _locked_server(repo, task)
         attachments = repo.attachments_of_server(server.id)
-        volumes = repo.volumes_by_id([a.volume_id for a in attachments])
         for attachment in attachments:
             attachment.state = volume_rules.ATTACHMENT_ATTACHED
             attachment.attached_at = now
@@ -151,11 +159,12 @@ class CreateSingleServer:
         server.updated_at = now
 
     def revert(self, repo: Repository, task: Job, now: datetime) -> None:
+        volumes = _lock_disks_of_server(repo, task)
         server = repo.server(task.project_id, task.server_id or "", lock=True)
         if server is None:
             return
         for attachment in repo.attachments_of_server(server.id):
-            volume = repo.volume(task.project_id, attachment.volume_id, lock=True)
+            volume = volumes.get(attachment.volume_id)
             repo.delete(attachment)
             if volume is not None and volume.status == volume_rules.CREATING:
                 volume.status = volume_rules.ERROR
@@ -179,13 +188,14 @@ class DeleteSingleServer:
             ctx.driver.delete_volume(volume_id)
 
     def apply(self, repo: Repository, task: Job, now: datetime) -> None:
+        volumes = _lock_disks_of_server(repo, task)
         server = repo.server(task.project_id, task.server_id or "", lock=True)
         if server is None:
             return  # deleted by an earlier attempt whose outcome was recorded
         attachments = repo.attachments_of_server(server.id)
         doomed = set(_disks_deleted_with(repo, task, attachments))
         for attachment in attachments:
-            volume = repo.volume(task.project_id, attachment.volume_id, lock=True)
+            volume = volumes.get(attachment.volume_id)
             repo.delete(attachment)
             if volume is None:
                 continue

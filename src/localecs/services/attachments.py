@@ -49,11 +49,13 @@ def batch_detach_volumes(
         volume = require_volume(repo, project_id, volume_id, lock=True)
         servers = require_servers(repo, project_id, server_ids)
         attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
-        for server_id in server_ids:
-            _check_detachable(servers[server_id], volume_id, attachments.get(server_id))
+        detaching = [
+            _detachable(servers[server_id], volume_id, attachments.get(server_id))
+            for server_id in server_ids
+        ]
+        for attachment in detaching:
+            attachment.state = volume_rules.ATTACHMENT_DETACHING
         tasks = [_detach_task(volume_id, server_id) for server_id in server_ids]
-        for server_id in server_ids:
-            attachments[server_id].state = volume_rules.ATTACHMENT_DETACHING
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
         job_id = submit_batch(
@@ -67,19 +69,15 @@ def detach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
 ) -> str:
     with ctx.db.write() as repo:
-        server = require_servers(repo, project_id, [server_id])[server_id]
-        volume = require_volume(repo, project_id, volume_id, lock=True)
-        attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
-        attachment = attachments.get(server_id)
+        volume, server = _lock_pair(repo, project_id, server_id, volume_id)
+        attachment = repo.attachment(volume_id, server_id)
         if force and attachment is not None and attachment.boot_index == 0:
             raise ApiError(
                 400,
                 "Ecs.0102",
                 f"Volume {volume_id} is a system disk and cannot be force-detached.",
             )
-        _check_detachable(server, volume_id, attachment)
-        assert attachment is not None
-        attachment.state = volume_rules.ATTACHMENT_DETACHING
+        _detachable(server, volume_id, attachment).state = volume_rules.ATTACHMENT_DETACHING
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
         job_id = submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
@@ -113,9 +111,10 @@ def attach_server_volume(
 ) -> str | None:
     """Returns the job id, or None for a dry run that passed every check."""
     with ctx.db.write() as repo:
-        servers = require_servers(repo, project_id, [server_id])
-        volume = require_volume(repo, project_id, volume_id, lock=True)
-        new = _admit_attachments(repo, volume, servers, [AttachRequest(server_id, device)])
+        volume, server = _lock_pair(repo, project_id, server_id, volume_id)
+        new = _admit_attachments(
+            repo, volume, {server_id: server}, [AttachRequest(server_id, device)]
+        )
         if dry_run:
             return None  # every check passed; nothing was staged
         repo.add(*new)
@@ -167,7 +166,20 @@ def _check_batch_size(volume_id: str, count: int) -> None:
         )
 
 
-def _check_detachable(server: Server, volume_id: str, attachment: Attachment | None) -> None:
+def _lock_pair(
+    repo: Repository, project_id: str, server_id: str, volume_id: str
+) -> tuple[Volume, Server]:
+    """The server and disk of a server-scoped call. The server's 404 comes first (it is the
+    path's subject), but locks are always taken disk first, then servers, as in the batch calls,
+    so that concurrent admissions cannot deadlock."""
+    require_server(repo, project_id, server_id)
+    volume = require_volume(repo, project_id, volume_id, lock=True)
+    server = require_servers(repo, project_id, [server_id])[server_id]
+    return volume, server
+
+
+def _detachable(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
+    """The attachment a detach may take off, after every check on it and its server."""
     if attachment is None or attachment.state != volume_rules.ATTACHMENT_ATTACHED:
         raise ApiError(
             400, "Ecs.0111", f"Volume {volume_id} is not attached to instance {server.id}."
@@ -176,6 +188,7 @@ def _check_detachable(server: Server, volume_id: str, attachment: Attachment | N
     server_rules.check_can_detach(
         server.id, server.status, server.task_state, attachment.boot_index
     )
+    return attachment
 
 
 def _admit_attachments(

@@ -79,6 +79,16 @@ class Repository:
             query = query.with_for_update()
         return self.session.scalars(query).first()
 
+    def locked_volumes(self, project_id: str, volume_ids: Collection[str]) -> dict[str, Volume]:
+        """Locks disks in id order: the same order everywhere, so lockers never deadlock."""
+        query = (
+            select(Volume)
+            .where(Volume.id.in_(list(volume_ids)), Volume.project_id == project_id)
+            .order_by(Volume.id)
+            .with_for_update()
+        )
+        return {volume.id: volume for volume in self.session.scalars(query)}
+
     def volumes_by_id(self, volume_ids: Collection[str]) -> dict[str, Volume]:
         query = select(Volume).where(Volume.id.in_(list(volume_ids)))
         return {volume.id: volume for volume in self.session.scalars(query)}
