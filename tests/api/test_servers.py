@@ -54,6 +54,7 @@ def test_create_servers_v1_1_with_system_and_data_disks(
     assert detail.os_ext_st_spower_state == 1
     assert detail.tenant_id == service.project_id
     assert detail.flavor.id == "s6.small.1" and detail.image.id == "img-ubuntu-22.04"
+    assert (detail.flavor.vcpus, detail.flavor.ram) == ("1", "1024")
     assert SERVER_TIME.match(detail.created) and SERVER_TIME.match(detail.updated)
 
     attached = detail.os_extended_volumesvolumes_attached

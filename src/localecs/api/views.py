@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from localecs.api.timefmt import job_time, server_time, usage_time, volume_time
+from localecs.domain import flavors
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.services.attachments import BlockDevice, BlockDevices
@@ -104,13 +105,7 @@ def server(detail: ServerDetail) -> dict[str, Any]:
         "os-extended-volumes:volumes_attached": [
             _volume_attached(a) for a in detail.attachments if a.state != "attaching"
         ],
-        "flavor": {
-            "id": record.flavor_id,
-            "name": record.flavor_id,
-            "disk": "0",
-            "vcpus": "1",
-            "ram": "1024",
-        },
+        "flavor": _flavor(record.flavor_id),
         "image": {"id": record.image_id},
         "addresses": _addresses(record.vpc_id, record.nics),
         "metadata": {**record.metadata_, "vpc_id": record.vpc_id},
@@ -127,6 +122,17 @@ def server(detail: ServerDetail) -> dict[str, Any]:
         "accessIPv6": "",
         "progress": 100 if record.status == server_rules.ACTIVE else 0,
         "enterprise_project_id": record.enterprise_project_id,
+    }
+
+
+def _flavor(flavor_id: str) -> dict[str, Any]:
+    size = flavors.size_of(flavor_id)
+    return {
+        "id": flavor_id,
+        "name": flavor_id,
+        "disk": "0",
+        "vcpus": str(size.vcpus) if size else "",
+        "ram": str(size.ram_mib) if size else "",
     }
 
 
