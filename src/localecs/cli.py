@@ -13,6 +13,7 @@ import uvicorn
 
 from localecs.bootstrap import Credential
 from localecs.config import DEFAULT_DATA_DIR, DEFAULT_PORT, BootstrapCredential, Settings
+from localecs.drivers.loading import DriverLoadError
 from localecs.runtime import build, database_url
 from localecs.store import schema
 from localecs.store.database import make_engine
@@ -51,6 +52,13 @@ def main() -> None:
     help="Seconds each simulated data-plane operation takes (0 for instant).",
 )
 @click.option(
+    "--driver",
+    default="simulated",
+    envvar="LOCALECS_DRIVER",
+    show_default=True,
+    help="The data plane: 'simulated', or 'package.module:factory' for a driver of your own.",
+)
+@click.option(
     "--workers",
     default=4,
     type=click.IntRange(min=0),
@@ -73,6 +81,7 @@ def serve(
     data_dir: Path,
     database_url: str | None,
     driver_latency: float,
+    driver: str,
     workers: int,
     lease_seconds: float,
     log_level: str,
@@ -85,6 +94,7 @@ def serve(
         data_dir=data_dir,
         database_url=database_url,
         driver_latency=driver_latency,
+        driver=driver,
         workers=workers,
         lease_seconds=lease_seconds,
         bootstrap=BootstrapCredential(
@@ -93,7 +103,10 @@ def serve(
             project_id=os.environ.get("LOCALECS_PROJECT_ID"),
         ),
     )
-    runtime = build(settings)
+    try:
+        runtime = build(settings)
+    except DriverLoadError as error:
+        raise click.BadParameter(str(error), param_hint="--driver") from None
     runtime.start_workers()
     _print_banner(settings, runtime.credential)
     config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)

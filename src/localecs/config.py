@@ -24,6 +24,7 @@ class Settings:
     port: int = DEFAULT_PORT
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None
+    driver: str = "simulated"
     driver_latency: float = 0.3
     workers: int = 4
     lease_seconds: float = 30.0

@@ -12,7 +12,7 @@ from localecs.auth.authenticate import Authenticator
 from localecs.bootstrap import Credential, ensure_credential
 from localecs.clock import Clock, SystemClock
 from localecs.config import Settings
-from localecs.drivers.simulated import SimulatedDriver
+from localecs.drivers.loading import load_driver
 from localecs.engine.handlers import TaskContext
 from localecs.engine.worker import WorkerPool, WorkerSettings
 from localecs.services.context import Context
@@ -55,7 +55,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     credential = ensure_credential(db, clock, settings.bootstrap, settings.region)
     workers = None
     if settings.workers > 0:
-        driver = SimulatedDriver(engine, latency=settings.driver_latency)
+        driver = load_driver(settings.driver, engine, settings.driver_latency)
         workers = WorkerPool(
             db,
             TaskContext(db, driver),
