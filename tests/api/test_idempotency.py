@@ -12,21 +12,11 @@ from huaweicloudsdkevs.v2 import model as evs_model
 from tests.support import sdk
 
 
-def _server(name: str) -> ecs_model.PrePaidServer:
-    return ecs_model.PrePaidServer(
-        image_ref="img-1",
-        flavor_ref="s6.small.1",
-        name=name,
-        vpcid="vpc-1",
-        nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
-        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD"),
-    )
-
-
 def _create_servers(ecs: sdk.EcsClient, name: str, token: str) -> ecs_model.CreateServersResponse:
     return ecs.create_servers(
         ecs_model.CreateServersRequest(
-            x_client_token=token, body=ecs_model.CreateServersRequestBody(server=_server(name))
+            x_client_token=token,
+            body=ecs_model.CreateServersRequestBody(server=sdk.server_spec(name)),
         )
     )
 

@@ -97,16 +97,8 @@ def test_sub_job_fields(ecs: sdk.EcsClient, evs: sdk.EvsClient) -> None:
 
 
 def _create_request(name: str, count: int) -> ecs_model.CreateServersRequest:
-    server = ecs_model.PrePaidServer(
-        image_ref="img-ubuntu-22.04",
-        flavor_ref="s6.small.1",
-        name=name,
-        vpcid="vpc-1",
-        nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
-        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD", size=40),
-        count=count,
-    )
-    return ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
+    body = ecs_model.CreateServersRequestBody(server=sdk.server_spec(name, count))
+    return ecs_model.CreateServersRequest(body=body)
 
 
 def test_job_goes_init_running_success(shared_store: SharedStore) -> None:

@@ -10,13 +10,9 @@ from tests.support import sdk
 
 
 def _create(ecs: sdk.EcsClient, name: str, team: str, ip: str) -> str:
-    server = ecs_model.PrePaidServer(
-        image_ref="img-1",
-        flavor_ref="s6.small.1",
-        name=name,
-        vpcid="vpc-1",
+    server = sdk.server_spec(
+        name,
         nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1", ip_address=ip)],
-        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD"),
         server_tags=[ecs_model.PrePaidServerTag(key="team", value=team)],
     )
     response = ecs.create_servers(

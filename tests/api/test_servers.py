@@ -16,24 +16,13 @@ from tests.support.sdk import JOB_ID, UUID
 SERVER_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
-def _pre_paid(name: str, count: int = 1, data_volumes: list[Any] | None = None) -> Any:
-    return ecs_model.PrePaidServer(
-        image_ref="img-ubuntu-22.04",
-        flavor_ref="s6.small.1",
-        name=name,
-        vpcid="vpc-1",
-        nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
-        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD", size=40),
-        data_volumes=data_volumes,
-        count=count,
-    )
-
-
 def test_create_servers_v1_1_with_system_and_data_disks(
     ecs: sdk.EcsClient, evs: sdk.EvsClient, service: RunningService
 ) -> None:
     name = sdk.unique("v11")
-    server = _pre_paid(name, data_volumes=[sdk.data_volume(10), sdk.data_volume(20, shared=True)])
+    server = sdk.server_spec(
+        name, data_volumes=[sdk.data_volume(10), sdk.data_volume(20, shared=True)]
+    )
     response = ecs.create_servers(
         ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
     )
@@ -124,7 +113,7 @@ def test_create_dry_run_creates_nothing(ecs: sdk.EcsClient) -> None:
     name = sdk.unique("dry")
     response = ecs.create_servers(
         ecs_model.CreateServersRequest(
-            body=ecs_model.CreateServersRequestBody(server=_pre_paid(name), dry_run=True)
+            body=ecs_model.CreateServersRequestBody(server=sdk.server_spec(name), dry_run=True)
         )
     )
     assert response.job_id is None

@@ -49,20 +49,30 @@ def wait_job(client: EcsClient | EvsClient, job_id: str, timeout: float = 20.0) 
         time.sleep(0.05)
 
 
+def server_spec(
+    name: str, count: int = 1, data_volumes: list[Any] | None = None, **fields: Any
+) -> Any:
+    """A v1.1 server body with sensible defaults; `fields` add or override PrePaidServer's."""
+    return ecs_model.PrePaidServer(
+        **{
+            "image_ref": "img-ubuntu-22.04",
+            "flavor_ref": "s6.small.1",
+            "name": name,
+            "vpcid": "vpc-1",
+            "nics": [ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
+            "root_volume": ecs_model.PrePaidServerRootVolume(volumetype="SSD", size=40),
+            "data_volumes": data_volumes,
+            "count": count,
+            **fields,
+        }
+    )
+
+
 def create_servers(
     ecs: EcsClient, count: int = 1, name: str = "srv", data_volumes: list[Any] | None = None
 ) -> list[str]:
     """Creates servers (v1.1) and waits for them to be ACTIVE; returns their ids."""
-    server = ecs_model.PrePaidServer(
-        image_ref="img-ubuntu-22.04",
-        flavor_ref="s6.small.1",
-        name=name,
-        vpcid="vpc-1",
-        nics=[ecs_model.PrePaidServerNic(subnet_id="subnet-1")],
-        root_volume=ecs_model.PrePaidServerRootVolume(volumetype="SSD", size=40),
-        data_volumes=data_volumes,
-        count=count,
-    )
+    server = server_spec(name, count, data_volumes)
     response = ecs.create_servers(
         ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
     )
