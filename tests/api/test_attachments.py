@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from huaweicloudsdkecs.v2 import model as ecs_model
+from huaweicloudsdkevs.v2 import model as evs_model
 
 from tests.conftest import RunningService
 from tests.support import sdk, signed_http
@@ -241,3 +242,29 @@ def test_a_disk_attached_in_the_system_slot_is_the_system_disk(
         400,
         "Ecs.0100",
     )
+
+
+def test_a_disk_attaches_only_within_its_availability_zone(
+    ecs: sdk.EcsClient, evs: sdk.EvsClient
+) -> None:
+    [server_id] = sdk.create_servers(ecs, name=sdk.unique("zone"))  # in cn-north-4a
+    option = evs_model.CreateVolumeOption(
+        availability_zone="cn-north-4b", volume_type="SSD", size=10, multiattach=True
+    )
+    created = evs.create_volume(
+        evs_model.CreateVolumeRequest(body=evs_model.CreateVolumeRequestBody(volume=option))
+    )
+    assert sdk.wait_job(evs, created.job_id).status == "SUCCESS"
+    elsewhere = created.volume_ids[0]
+    sdk.expect_error(lambda: sdk.attach(ecs, server_id, elsewhere), 400, "Ecs.0121")
+    sdk.expect_error(lambda: sdk.batch_attach(ecs, elsewhere, [server_id]), 400, "Ecs.0121")
+    assert sdk.show_volume(evs, elsewhere).status == "available"
+
+
+def test_a_shared_disk_never_takes_the_system_slot(ecs: sdk.EcsClient, evs: sdk.EvsClient) -> None:
+    [server_id] = sdk.create_servers(ecs, name=sdk.unique("noshare"))
+    assert sdk.stop_servers(ecs, [server_id]).status == "SUCCESS"
+    assert sdk.detach(ecs, server_id, sdk.system_disk_id(ecs, server_id)).status == "SUCCESS"
+    shared = sdk.create_volume(evs, shared=True, size=40)
+    sdk.expect_error(lambda: sdk.attach(ecs, server_id, shared, device="/dev/vda"), 400, "Ecs.0005")
+    assert sdk.attach(ecs, server_id, shared).status == "SUCCESS"  # as a data disk it may

@@ -276,3 +276,32 @@ def test_delete_queued_behind_a_stop_keeps_its_task_state(shared_store: SharedSt
     sdk.expect_error(
         lambda: ecs.show_server(ecs_model.ShowServerRequest(server_id=server_id)), 404, "Ecs.0114"
     )
+
+
+def test_create_honours_the_sdks_enterprise_project(ecs: sdk.EcsClient) -> None:
+    server = sdk.server_spec(
+        sdk.unique("ep"),
+        extendparam=ecs_model.PrePaidServerExtendParam(enterprise_project_id="ep-123"),
+    )
+    created = ecs.create_servers(
+        ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
+    )
+    assert sdk.wait_job(ecs, created.job_id).status == "SUCCESS"
+    assert sdk.show_server(ecs, created.server_ids[0]).enterprise_project_id == "ep-123"
+    listed = ecs.list_servers_details(
+        ecs_model.ListServersDetailsRequest(enterprise_project_id="ep-123")
+    )
+    assert [s.id for s in listed.servers] == created.server_ids
+
+
+def test_create_limits(ecs: sdk.EcsClient) -> None:
+    def create(server: Any) -> Any:
+        body = ecs_model.CreateServersRequestBody(server=server)
+        return lambda: ecs.create_servers(ecs_model.CreateServersRequest(body=body))
+
+    too_many_disks = sdk.server_spec("disks", data_volumes=[sdk.data_volume()] * 24)
+    sdk.expect_error(create(too_many_disks), 400, "Ecs.0042")
+    # With count > 1 the "-0001" suffix must still fit in 64 characters.
+    sdk.expect_error(create(sdk.server_spec("n" * 60, count=2)), 400, "Ecs.0005")
+    long_single = sdk.server_spec("n" * 64)
+    assert sdk.wait_job(ecs, create(long_single)().job_id).status == "SUCCESS"

@@ -259,9 +259,48 @@ def test_create_volume_validation(service: RunningService) -> None:
         _volume_body("x", volume_type="FLOPPY"),
         _volume_body("x", count=0),
         {"volume": {"volume_type": "SSD", "size": 10}},
+        {"volume": {"availability_zone": "cn-north-4a", "volume_type": "SSD"}},
         {"volume": "SSD"},
         {},
     ]
     for body in cases:
         response = signed_http.request(service, "POST", path, body=body)
         signed_http.assert_service_error(response, 400, "EVS.5400")
+    # A shared disk cannot come from an image: EVS has its own code for that.
+    from_image = _volume_body("x", multiattach=True, imageRef="img-1")
+    response = signed_http.request(service, "POST", path, body=from_image)
+    signed_http.assert_service_error(response, 400, "EVS.2094")
+
+
+def test_metadata_and_service_type_filters(evs: sdk.EvsClient) -> None:
+    name = sdk.unique("meta")
+
+    def create(metadata: dict[str, str]) -> str:
+        option = evs_model.CreateVolumeOption(
+            availability_zone="cn-north-4a", volume_type="SSD", size=10, name=name,
+            metadata=metadata,
+        )  # fmt: skip
+        created = evs.create_volume(
+            evs_model.CreateVolumeRequest(body=evs_model.CreateVolumeRequestBody(volume=option))
+        )
+        assert sdk.wait_job(evs, created.job_id).status == "SUCCESS"
+        return str(created.volume_ids[0])
+
+    encrypted = create({"__system__encrypted": "1", "team": "a"})
+    plain = create({"team": "a"})
+
+    def listed(**query: str) -> set[str]:
+        volumes = evs.list_volumes(evs_model.ListVolumesRequest(name=name, **query)).volumes
+        return {v.id for v in volumes}
+
+    assert listed(metadata='{"__system__encrypted": "1"}') == {encrypted}
+    assert listed(not_metadata='{"__system__encrypted": "1"}') == {plain}
+    assert listed(metadata='{"team": "a"}') == {encrypted, plain}
+    assert listed(service_type="EVS") == {encrypted, plain}
+    assert listed(service_type="DSS") == set()
+    assert listed(dedicated_storage_id="ds-1") == set()
+    assert sdk.show_volume(evs, encrypted).encrypted is True
+    assert sdk.show_volume(evs, plain).encrypted is False
+    sdk.expect_error(
+        lambda: evs.list_volumes(evs_model.ListVolumesRequest(metadata="team=a")), 400, "EVS.5400"
+    )

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
@@ -86,6 +95,9 @@ class Nic(_Open):
     ip_address: StrictStr | None = None
 
 
+MAX_NAME_WITH_SUFFIX = 59
+
+
 class ServerBody(_Open):
     image_ref: Id = Field(alias="imageRef")
     flavor_ref: Id = Field(alias="flavorRef")
@@ -95,7 +107,8 @@ class ServerBody(_Open):
     vpcid: Id
     nics: Annotated[list[Nic], Field(min_length=1, max_length=12)]
     root_volume: RootVolume
-    data_volumes: Annotated[list[DataVolume], Field(max_length=23)] = []
+    # No length limit here: more than 23 data disks has its own code (Ecs.0042), not Ecs.0005.
+    data_volumes: list[DataVolume] = []
     count: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     is_auto_rename: StrictBool = Field(default=True, alias="isAutoRename")
     availability_zone: StrictStr | None = None
@@ -104,6 +117,15 @@ class ServerBody(_Open):
     metadata: dict[str, StrictStr] = {}
     server_tags: list[dict[str, StrictStr]] = []
     extendparam: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _room_for_the_suffix(self) -> ServerBody:
+        # With count > 1 the service appends "-0001"..., so the name itself is limited to 59.
+        if self.count > 1 and len(self.name) > MAX_NAME_WITH_SUFFIX:
+            raise ValueError(
+                f"name may have at most {MAX_NAME_WITH_SUFFIX} characters when count > 1"
+            )
+        return self
 
 
 class CreateServersBody(_Open):
@@ -141,7 +163,8 @@ class VolumeBody(_Closed):
 
     availability_zone: Id
     volume_type: Literal["SATA", "SAS", "GPSSD", "SSD", "ESSD", "GPSSD2", "ESSD2"]
-    size: Annotated[StrictInt, Field(ge=10, le=32768)]
+    # Optional in the API only for a disk made from a backup, which the route refuses first.
+    size: Annotated[StrictInt, Field(ge=10, le=32768)] | None = None
     multiattach: StrictBool = False
     name: Annotated[StrictStr, Field(max_length=255)] = ""
     description: Annotated[StrictStr, Field(max_length=255)] = ""

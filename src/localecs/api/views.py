@@ -12,7 +12,7 @@ from localecs.domain import volumes as volume_rules
 from localecs.services.attachments import BlockDevice, BlockDevices
 from localecs.services.jobs import JobView
 from localecs.services.servers import ServerDetail
-from localecs.services.volumes import VolumeDetail
+from localecs.services.volumes import SERVICE_TYPE, VolumeDetail
 from localecs.store.tables import Attachment, Job
 
 # Hosts in the simulated data plane; EVS reports one per attachment.
@@ -99,6 +99,9 @@ def server(detail: ServerDetail) -> dict[str, Any]:
         "OS-EXT-SRV-ATTR:host": _HOST_NAME,
         "OS-EXT-SRV-ATTR:hypervisor_hostname": _HOST_NAME,
         "OS-EXT-SRV-ATTR:instance_name": f"instance-{record.id[:8]}",
+        "OS-EXT-SRV-ATTR:hostname": record.name,
+        "OS-EXT-SRV-ATTR:root_device_name": server_rules.SYSTEM_DEVICE,
+        "OS-DCF:diskConfig": "MANUAL",
         "OS-EXT-SRV-ATTR:reservation_id": record.reservation_id,
         "OS-SRV-USG:launched_at": usage_time(record.launched_at),
         "OS-SRV-USG:terminated_at": "",
@@ -149,11 +152,13 @@ def _addresses(vpc_id: str, nics: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         vpc_id: [
             {
-                "version": 4,
+                # A string, as Huawei's ECS sends it (the Go SDK's model is a string too).
+                "version": "4",
                 "addr": nic.get("ip_address", ""),
                 "OS-EXT-IPS:type": "fixed",
                 "OS-EXT-IPS-MAC:mac_addr": nic.get("mac_address", ""),
                 "OS-EXT-IPS:port_id": nic.get("port_id", ""),
+                "primary": nic.get("primary", False),
             }
             for nic in nics
         ]
@@ -174,7 +179,7 @@ def volume(detail: VolumeDetail, links_base: str) -> dict[str, Any]:
         "multiattach": record.multiattach,
         "shareable": "true" if record.multiattach else "false",
         "bootable": "true" if record.bootable else "false",
-        "encrypted": False,
+        "encrypted": record.metadata_.get("__system__encrypted") == "1",
         "attachments": [_evs_attachment(a) for a in attached],
         "created_at": volume_time(record.created_at),
         "updated_at": volume_time(record.updated_at),
@@ -187,7 +192,7 @@ def volume(detail: VolumeDetail, links_base: str) -> dict[str, Any]:
             {"href": f"{links_base}/{record.id}", "rel": "self"},
             {"href": f"{links_base}/{record.id}", "rel": "bookmark"},
         ],
-        "service_type": "EVS",
+        "service_type": SERVICE_TYPE,
         "enterprise_project_id": record.enterprise_project_id,
         "replication_status": "disabled",
         "user_id": record.project_id,

@@ -89,3 +89,21 @@ def check_deletable(volume_id: str, status: str, attachments: int) -> None:
             f"Volume {volume_id} is {status}; only an available disk with no attachments "
             "can be deleted.",
         )
+
+
+def check_same_zone(volume_id: str, volume_zone: str, server_id: str, server_zone: str) -> None:
+    """A disk attaches only to servers of its own availability zone (failure domain)."""
+    if volume_zone != server_zone:
+        raise ApiError(
+            400,
+            "Ecs.0121",
+            f"Volume {volume_id} is in {volume_zone} and instance {server_id} in {server_zone}.",
+        )
+
+
+def check_system_slot(volume_id: str, multiattach: bool, system_slot: bool) -> None:
+    """Shared disks are data disks only (contract 7.3): never in a server's system slot."""
+    if multiattach and system_slot:
+        raise ApiError(
+            400, "Ecs.0005", f"Volume {volume_id} is shared and cannot be a system disk."
+        )

@@ -215,8 +215,13 @@ def _admit_attachments(
         server = servers[request.server_id]
         server_rules.check_not_locked(server.id, server.locked)
         server_rules.check_can_attach(server.id, server.status, server.task_state)
+        volume_rules.check_same_zone(
+            volume.id, volume.availability_zone, server.id, server.availability_zone
+        )
         used = {a.device for a in on_servers[server.id]}
         device = server_rules.choose_device(used, request.device, server.id)
+        system_slot = device == server_rules.SYSTEM_DEVICE
+        volume_rules.check_system_slot(volume.id, volume.multiattach, system_slot)
         new.append(
             Attachment(
                 id=new_resource_id(),
@@ -224,7 +229,7 @@ def _admit_attachments(
                 server_id=server.id,
                 device=device,
                 # A disk put in the system slot is the system disk (contract 7.2).
-                boot_index=0 if device == server_rules.SYSTEM_DEVICE else None,
+                boot_index=0 if system_slot else None,
                 state=volume_rules.ATTACHMENT_ATTACHING,
                 delete_on_termination=False,
             )

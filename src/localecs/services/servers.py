@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +19,12 @@ from localecs.services.context import Context
 from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch
 from localecs.services.lookups import require_server, require_servers
-from localecs.store.repository import Page, Repository
+from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Server, Volume
 
 MAX_DATA_VOLUMES = 23
+# Addresses only need to look plausible and differ; nothing secret depends on them.
+_rng = random.Random()
 DEFAULT_AVAILABILITY_ZONE = "cn-north-4a"
 
 
@@ -33,12 +36,19 @@ class DiskSpec:
 
 
 @dataclass(frozen=True)
+class NicSpec:
+    subnet_id: str | None
+    port_id: str | None = None
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     name: str
     image_id: str
     flavor_id: str
     vpc_id: str
-    nics: list[dict[str, Any]]
+    nics: Sequence[NicSpec]
     root_volume: DiskSpec
     data_volumes: Sequence[DiskSpec] = ()
     count: int = 1
@@ -116,7 +126,7 @@ def _stage_servers(
             key_name=spec.key_name,
             description=spec.description,
             locked=False,
-            nics=spec.nics,
+            nics=_addressed(spec.nics),
             metadata_=spec.metadata,
             tags=spec.tags,
             created_at=now,
@@ -132,6 +142,22 @@ def _stage_servers(
     ]
     job_id = submit_batch(repo, now, project_id, JobType.CREATE_SERVER, tasks)
     return {"job_id": job_id, "serverIds": server_ids}
+
+
+def _addressed(nics: Sequence[NicSpec]) -> list[dict[str, Any]]:
+    """Each NIC with a port, a MAC and a fixed IP (the requested one, or one the simulated
+    network hands out); the first is the primary."""
+    return [
+        {
+            "subnet_id": nic.subnet_id,
+            "port_id": nic.port_id or new_resource_id(),
+            "ip_address": nic.ip_address
+            or f"192.168.{_rng.randint(0, 255)}.{_rng.randint(2, 254)}",
+            "mac_address": "fa:16:3e:" + ":".join(f"{_rng.randint(0, 255):02x}" for _ in range(3)),
+            "primary": index == 0,
+        }
+        for index, nic in enumerate(nics)
+    ]
 
 
 def _server_name(spec: ServerSpec, index: int) -> str:
@@ -212,12 +238,8 @@ def list_servers(
                     (Server.created_at == anchor.created_at) & (Server.id > anchor.id),
                 )
             )
-        if _has_json_filters(filters):
-            # Tags and addresses live in JSON columns: filter those rows here, then page.
-            matching = [s for s in repo.session.scalars(query) if _matches(s, filters)]
-            page = Page(len(matching), matching[offset : offset + limit])
-        else:
-            page = repo.page(query, offset=offset, limit=limit)
+        keep = (lambda s: _matches(s, filters)) if _has_json_filters(filters) else None
+        page = repo.page(query, offset=offset, limit=limit, keep=keep)
         attachments = repo.attachments_of_servers([s.id for s in page.items])
         return page.count, [ServerDetail(s, attachments[s.id]) for s in page.items]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, false, or_, select
 
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
@@ -19,6 +19,8 @@ from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.services.lookups import require_volume
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Volume
+
+SERVICE_TYPE = "EVS"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class VolumeFilters:
     server_id: str | None = None
     enterprise_project_id: str | None = None
     volume_type_id: str | None = None
+    service_type: str | None = None
+    dedicated_storage: str | None = None
+    metadata: dict[str, str] | None = None
+    not_metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,12 +165,18 @@ def list_volumes(
             after = column < value if order.descending else column > value
             query = query.where(or_(after, (column == value) & (Volume.id > anchor.id)))
         sort = column.desc() if order.descending else column.asc()
-        page = repo.page(query.order_by(sort, Volume.id), offset=offset, limit=limit)
+        keep = (
+            (lambda v: _matches(v, filters)) if filters.metadata or filters.not_metadata else None
+        )
+        page = repo.page(query.order_by(sort, Volume.id), offset=offset, limit=limit, keep=keep)
         attachments = repo.attachments_of_volumes([v.id for v in page.items])
         return page.count, [VolumeDetail(v, attachments[v.id]) for v in page.items]
 
 
 def _filtered(query: Select[Volume], filters: VolumeFilters) -> Select[Volume]:
+    if (filters.service_type not in (None, SERVICE_TYPE)) or filters.dedicated_storage:
+        # Every disk here is a plain EVS disk: none is DSS/DESS or on dedicated storage.
+        return query.where(false())
     if filters.ids is not None:
         query = query.where(Volume.id.in_(list(filters.ids)))
     if filters.name:
@@ -183,6 +195,15 @@ def _filtered(query: Select[Volume], filters: VolumeFilters) -> Select[Volume]:
         on_server = select(Attachment.volume_id).where(Attachment.server_id == filters.server_id)
         query = query.where(Volume.id.in_(on_server))
     return query
+
+
+def _matches(volume: Volume, filters: VolumeFilters) -> bool:
+    """`metadata` names pairs a disk's metadata must all have; `not_metadata` pairs it must not
+    have all of."""
+    items = volume.metadata_.items()
+    has = filters.metadata is None or filters.metadata.items() <= items
+    lacks = filters.not_metadata is None or not filters.not_metadata.items() <= items
+    return has and lacks
 
 
 def delete_volume(ctx: Context, project_id: str, volume_id: str) -> str:

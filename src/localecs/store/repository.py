@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -64,7 +64,19 @@ class Repository:
         )
         return {server.id: server for server in self.session.scalars(query)}
 
-    def page(self, query: Select[T], *, offset: int, limit: int) -> Page:
+    def page(
+        self,
+        query: Select[T],
+        *,
+        offset: int,
+        limit: int,
+        keep: Callable[[T], bool] | None = None,
+    ) -> Page:
+        """One page of `query` and the count of all its rows. `keep` filters rows on what SQL
+        cannot portably reach (values inside JSON columns); paging then happens after it."""
+        if keep is not None:
+            kept = [row for row in self.session.scalars(query) if keep(row)]
+            return Page(len(kept), kept[offset : offset + limit])
         count = self.session.scalar(
             select(func.count()).select_from(query.order_by(None).subquery())
         )

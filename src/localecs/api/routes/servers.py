@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import random
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import JSONResponse
@@ -14,7 +13,7 @@ from localecs.api.schemas import CreateServersBody, DeleteServersBody, ServerAct
 from localecs.errors import Service, invalid_parameter
 from localecs.services import servers
 from localecs.services.idempotency import IdempotencyKey
-from localecs.services.servers import DiskSpec, ServerFilters, ServerSpec
+from localecs.services.servers import DiskSpec, NicSpec, ServerFilters, ServerSpec
 
 router = APIRouter(dependencies=[Depends(authenticated(Service.ECS))], tags=["ECS"])
 
@@ -51,28 +50,17 @@ def _create(
 
 
 def _spec(server: ServerBody) -> ServerSpec:
-    nics = []
     for nic in server.nics:
         if nic.subnet_id is None and nic.port_id is None:
             raise invalid_parameter(
                 Service.ECS, "Invalid parameter nics: each needs subnet_id or port_id."
             )
-        nics.append(
-            {
-                "subnet_id": nic.subnet_id,
-                "port_id": nic.port_id,
-                "ip_address": nic.ip_address
-                or f"192.168.{random.randint(0, 255)}.{random.randint(2, 254)}",
-                "mac_address": "fa:16:3e:"
-                + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3)),
-            }
-        )
     return ServerSpec(
         name=server.name,
         image_id=server.image_ref,
         flavor_id=server.flavor_ref,
         vpc_id=server.vpcid,
-        nics=nics,
+        nics=[NicSpec(n.subnet_id, n.port_id, n.ip_address) for n in server.nics],
         root_volume=DiskSpec(server.root_volume.volumetype, server.root_volume.size),
         data_volumes=[
             DiskSpec(d.volumetype, d.size, d.multiattach or d.shareable)
@@ -85,8 +73,14 @@ def _spec(server: ServerBody) -> ServerSpec:
         description=server.description,
         metadata=server.metadata,
         tags=[f"{t.get('key', '')}={t.get('value', '')}" for t in server.server_tags],
-        enterprise_project_id=str(server.extendparam.get("enterpriseProjectId", "0")),
+        enterprise_project_id=_enterprise_project(server.extendparam),
     )
+
+
+def _enterprise_project(extendparam: dict[str, Any]) -> str:
+    # The SDK sends enterprise_project_id; older API examples spell it enterpriseProjectId.
+    value = extendparam.get("enterprise_project_id", extendparam.get("enterpriseProjectId", "0"))
+    return str(value)
 
 
 @router.get("/v1/{project_id}/cloudservers/detail")

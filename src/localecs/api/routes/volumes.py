@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -60,7 +61,11 @@ def _spec(volume: VolumeBody, shared: bool) -> VolumeSpec:
     if volume.snapshot_id or volume.backup_id:
         raise invalid_parameter(Service.EVS, "Creating from a snapshot or backup is not supported.")
     if shared and volume.image_ref:
-        raise invalid_parameter(Service.EVS, "A shared disk cannot be created from an image.")
+        raise ApiError(400, "EVS.2094", "A shared disk cannot be created from an image.")
+    if volume.size is None:
+        raise invalid_parameter(
+            Service.EVS, "Invalid parameter volume.size: the field is required."
+        )
     return VolumeSpec(
         availability_zone=volume.availability_zone,
         volume_type=volume.volume_type,
@@ -93,6 +98,11 @@ def list_volumes(
     server_id: str | None = None,
     enterprise_project_id: str | None = None,
     volume_type_id: str | None = None,
+    service_type: str | None = None,
+    dedicated_storage_id: str | None = None,
+    dedicated_storage_name: str | None = None,
+    metadata: str | None = None,
+    not_metadata: str | None = None,
     sort_key: Literal["id", "status", "size", "created_at"] = "created_at",
     sort_dir: Literal["asc", "desc"] = "desc",
 ) -> JSONResponse:
@@ -107,6 +117,10 @@ def list_volumes(
         server_id=server_id,
         enterprise_project_id=enterprise_project_id,
         volume_type_id=volume_type_id,
+        service_type=service_type,
+        dedicated_storage=dedicated_storage_id or dedicated_storage_name,
+        metadata=_pairs("metadata", metadata),
+        not_metadata=_pairs("not_metadata", not_metadata),
     )
     order = VolumeOrder(sort_key, sort_dir == "desc")
     count, details = volumes.list_volumes(
@@ -119,6 +133,19 @@ def list_volumes(
         "volumes_links": _next_link(request, details, limit),
     }
     return JSONResponse(body)
+
+
+def _pairs(name: str, value: str | None) -> dict[str, str] | None:
+    """A metadata filter: a JSON object of strings, e.g. {"__system__encrypted": "1"}."""
+    if value is None:
+        return None
+    try:
+        pairs = json.loads(value)
+    except json.JSONDecodeError:
+        pairs = None
+    if not isinstance(pairs, dict) or not all(isinstance(v, str) for v in pairs.values()):
+        raise invalid_parameter(Service.EVS, f"Invalid parameter {name}: a JSON object of strings.")
+    return pairs
 
 
 def _ids(value: str) -> list[str]:
