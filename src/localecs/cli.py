@@ -74,6 +74,14 @@ def main() -> None:
     show_default=True,
     help="How long a claimed task is a worker's before another may take it up.",
 )
+@click.option(
+    "--job-retention",
+    default=86400.0,
+    type=click.FloatRange(min=0),
+    envvar="LOCALECS_JOB_RETENTION",
+    show_default=True,
+    help="Seconds a finished job stays queryable before it is purged.",
+)
 @click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
 def serve(
     host: str,
@@ -84,6 +92,7 @@ def serve(
     driver: str,
     workers: int,
     lease_seconds: float,
+    job_retention: float,
     log_level: str,
 ) -> None:
     """Run the API (and, by default, the workers) in this process."""
@@ -97,6 +106,7 @@ def serve(
         driver=driver,
         workers=workers,
         lease_seconds=lease_seconds,
+        job_retention_seconds=job_retention,
         bootstrap=BootstrapCredential(
             access_key=os.environ.get("LOCALECS_ACCESS_KEY"),
             secret_key=os.environ.get("LOCALECS_SECRET_KEY"),

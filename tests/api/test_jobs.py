@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
 
-from tests.conftest import RunningService
+from tests.conftest import RunningService, new_credentials, start_service, stop_service
 from tests.support import sdk, signed_http
 from tests.support.processes import SharedStore
 from tests.support.sdk import JOB_ID, JOB_TIME
@@ -162,3 +164,31 @@ def test_job_goes_init_running_success(shared_store: SharedStore) -> None:
     volume = sdk.show_volume(evs, volume_id)
     assert volume.status == "in-use"
     assert [a.server_id for a in volume.attachments] == servers[1:]
+
+
+def test_finished_jobs_are_purged_after_the_retention(tmp_path: Path) -> None:
+    access_key, secret_key, project_id = new_credentials()
+    running = start_service(
+        tmp_path / "data",
+        access_key=access_key,
+        secret_key=secret_key,
+        project_id=project_id,
+        lease_seconds=1,
+        extra_args=("--job-retention", "1"),
+    )
+    try:
+        evs = sdk.evs_client(running.endpoint, access_key, secret_key, project_id)
+        volume_id = sdk.create_volume(evs)
+        job_id = evs.delete_volume(evs_model.DeleteVolumeRequest(volume_id=volume_id)).job_id
+        assert sdk.wait_job(evs, job_id).status == "SUCCESS"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                evs.show_job(evs_model.ShowJobRequest(job_id=job_id))
+            except ClientRequestException as gone:
+                assert (gone.status_code, gone.error_code) == (400, "Common.0011")
+                break
+            assert time.monotonic() < deadline, "the finished job was never purged"
+            time.sleep(0.2)
+    finally:
+        stop_service(running)

@@ -169,7 +169,8 @@ class WorkerPool:
         while not self._stopping.wait(interval):
             try:
                 self._renew_leases()
-                if (self._clock.now() - last_purge).total_seconds() > PURGE_INTERVAL_SECONDS:
+                since = (self._clock.now() - last_purge).total_seconds()
+                if since > min(PURGE_INTERVAL_SECONDS, self._settings.retention_seconds):
                     last_purge = self._clock.now()
                     self._purge()
             except (OperationalError, DBAPIError):
