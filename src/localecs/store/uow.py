@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,12 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time. Threads of this process queue for it on a mutex, which
+        # hands over at once; left to SQLite's busy handler they would sleep in growing steps.
+        # (Other processes on the same file still meet at SQLite's lock and busy_timeout.)
+        self._writer: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(
             engine.execution_options(**WRITE_TRANSACTION), expire_on_commit=False
@@ -34,7 +41,7 @@ class Database:
         It begins (and on SQLite takes the write lock) on entry, so that a timestamp taken inside
         the block is never earlier than the moment this transaction could act.
         """
-        with self._writes() as session, session.begin():
+        with self._writer, self._writes() as session, session.begin():
             session.connection()
             yield Repository(session)
 
