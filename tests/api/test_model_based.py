@@ -7,10 +7,9 @@ rules apply at once. After every step the live state (disk attachments and statu
 server's block devices and status) must equal the model's.
 
 The fleet (4 servers with their system disks, 2 shared disks, 1 plain disk) is created once per
-store; every example starts from the same canonical state, restored through the API in
-`teardown`: srv0-srv2 ACTIVE with only their own system disk (at /dev/vda), srv3 SHUTOFF with
-its system disk detached (so the system-slot rules are reachable from the first step), data
-disks available.
+store; every example starts from the same canonical state (CANONICAL_*), restored through the
+API in `teardown`. It already holds a shared disk on two servers, the plain disk on one, and a
+stopped server with an empty system slot, so that every rule can be reached from the first step.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.internal.conjecture import engine as hypothesis_engine
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
@@ -49,10 +50,10 @@ ACTIVE, SHUTOFF = "ACTIVE", "SHUTOFF"
 # Where every example starts: server -> status, and server -> {disk: in the system slot}.
 CANONICAL_STATUS = {"srv0": ACTIVE, "srv1": ACTIVE, "srv2": ACTIVE, "srv3": SHUTOFF}
 CANONICAL_DISKS: dict[str, dict[str, bool]] = {
-    "srv0": {"sys0": True},
-    "srv1": {"sys1": True},
+    "srv0": {"sys0": True, "shared-a": False},
+    "srv1": {"sys1": True, "shared-a": False, "plain": False},
     "srv2": {"sys2": True},
-    "srv3": {},
+    "srv3": {"shared-b": False},  # its system disk is off
 }
 
 
@@ -180,17 +181,20 @@ def one_in(n: int) -> st.SearchStrategy[bool]:
 
 
 def prefer(data: st.DataObject, preferred: Sequence[str], label: str) -> list[str]:
-    """`preferred` (the servers for which the call can succeed) three times in four, else
-    every server."""
-    return list(preferred) if preferred and not data.draw(one_in(4), label=label) else [*SERVERS]
+    """`preferred` (the servers for which the call can succeed) half the time, else every
+    server."""
+    if not preferred:
+        return [*SERVERS]
+    use_preferred: bool = data.draw(st.booleans(), label=label)
+    return list(preferred) if use_preferred else [*SERVERS]
 
 
 def draw_servers(data: st.DataObject, preferred: Sequence[str]) -> list[str]:
-    """Servers for a batch call, in random order, mostly from `preferred`; sometimes with a
-    duplicate, an unknown server, or none at all."""
+    """Servers for a batch call, in random order, half the time from `preferred` only;
+    sometimes with a duplicate, an unknown server, or none at all."""
     if data.draw(one_in(25), label="empty"):
         return []
-    pool = prefer(data, preferred, "any server")
+    pool = prefer(data, preferred, "preferred servers")
     servers = data.draw(st.lists(st.sampled_from(pool), min_size=1, unique=True), label="picked")
     if data.draw(one_in(10), label="unknown"):
         servers.insert(data.draw(st.integers(0, len(servers))), GHOST_SERVER)
@@ -203,7 +207,7 @@ def draw_servers(data: st.DataObject, preferred: Sequence[str]) -> list[str]:
 def draw_server(data: st.DataObject, preferred: Sequence[str], unknown: bool = True) -> str:
     if unknown and data.draw(one_in(12), label="unknown"):
         return GHOST_SERVER
-    return data.draw(st.sampled_from(prefer(data, preferred, "any server")), label="server")
+    return data.draw(st.sampled_from(prefer(data, preferred, "preferred servers")), label="server")
 
 
 # Disks for batch calls (mostly shared ones) and for single calls (any, sometimes unknown).
@@ -330,14 +334,7 @@ class AttachmentRules(RuleBasedStateMachine):
 
     @rule(disk=batch_disks, data=st.data())
     def batch_attach(self, disk: str, data: st.DataObject) -> None:
-        servers = draw_servers(data, self.others(disk))
-        live = self.live
-        job = self.expect(
-            self.model.batch_attach(disk, servers),
-            lambda: sdk.batch_attach(live.ecs, live.ids[disk], live.real(servers)),
-        )
-        if job is not None:
-            assert_job(job, "batchAttachVolumes", "attachVolume", live.real(servers))
+        self._batch(True, disk, draw_servers(data, self.others(disk)))
 
     def held_disks(self) -> list[str]:
         """Disks some server holds that can come off: data disks, and disks in the system
@@ -353,14 +350,25 @@ class AttachmentRules(RuleBasedStateMachine):
     @rule(data=st.data())
     def batch_detach(self, data: st.DataObject) -> None:
         disk = draw_held_disk(data, self.held_disks(), batch_disks)
-        servers = draw_servers(data, self.holders(disk))
-        live = self.live
-        job = self.expect(
-            self.model.batch_detach(disk, servers),
-            lambda: sdk.batch_detach(live.ecs, live.ids[disk], live.real(servers)),
-        )
-        if job is not None:
-            assert_job(job, "batchDetachVolumes", "detachVolume", live.real(servers))
+        self._batch(False, disk, draw_servers(data, self.holders(disk)))
+
+    @rule(
+        attach=st.booleans(),
+        # System disks twice: a running server's one (Ecs.0100) beside a server without it
+        # (Ecs.0111) is where the order of the per-server checks shows.
+        disk=st.sampled_from((*VOLUMES, *SYSTEM_DISKS, GHOST_VOLUME)),
+        data=st.data(),
+    )
+    def batch_with_mixed_servers(self, attach: bool, disk: str, data: st.DataObject) -> None:
+        """A server holding the disk and one that does not (plus any others, maybe an unknown
+        one), in random order: requests where several checks fail at once, so the code that
+        comes back shows the order of the checks."""
+        holders = self.holders(disk) if disk != GHOST_VOLUME else []
+        others = [s for s in SERVERS if s not in holders]
+        servers = [data.draw(st.sampled_from(group)) for group in (holders, others) if group]
+        extra = st.lists(st.sampled_from((*SERVERS, GHOST_SERVER)), max_size=3, unique=True)
+        servers += [s for s in data.draw(extra, label="extra") if s not in servers]
+        self._batch(attach, disk, data.draw(st.permutations(servers), label="servers"))
 
     @rule(disk=single_disks, device=st.sampled_from([None, None, SYSTEM_DEVICE]), data=st.data())
     def attach(self, disk: str, device: str | None, data: st.DataObject) -> None:
@@ -377,12 +385,20 @@ class AttachmentRules(RuleBasedStateMachine):
         return [s for s in self.stopped_servers() if self.model.system_slot_taken(s)]
 
     @precondition(lambda self: self.slotless_servers())
-    @rule(own=st.booleans(), device=st.sampled_from([SYSTEM_DEVICE] * 3 + [None]), data=st.data())
-    def fill_system_slot(self, own: bool, device: str | None, data: st.DataObject) -> None:
-        """A disk into an empty system slot: the server's own system disk, or any other (a
-        shared one is refused, Ecs.0005); or, with no device named, as a data disk."""
+    @rule(
+        kind=st.sampled_from(["own", "shared", "any"]),
+        device=st.sampled_from([SYSTEM_DEVICE] * 3 + [None]),
+        data=st.data(),
+    )
+    def fill_system_slot(self, kind: str, device: str | None, data: st.DataObject) -> None:
+        """A disk into an empty system slot: the server's own system disk, a shared disk
+        (refused, Ecs.0005) or any other; or, with no device named, as a data disk."""
         server = draw_server(data, self.slotless_servers(), unknown=False)
-        disk = OWN_SYSTEM_DISK[server] if own else data.draw(single_disks, label="disk")
+        if kind == "own":
+            disk = OWN_SYSTEM_DISK[server]
+        else:
+            shared = st.sampled_from([d for d, multiattach in DATA_DISKS.items() if multiattach])
+            disk = data.draw(shared if kind == "shared" else single_disks, label="disk")
         self._attach(server, disk, device)
 
     @rule(force=one_in(4), data=st.data())
@@ -406,6 +422,18 @@ class AttachmentRules(RuleBasedStateMachine):
         if job is not None:
             kind = "Start" if on else "Stop"
             assert_job(job, f"batch{kind}Servers", f"{kind.lower()}Server", self.live.real(servers))
+
+    def _batch(self, attach: bool, disk: str, servers: list[str]) -> None:
+        live = self.live
+        if attach:
+            rejection = self.model.batch_attach(disk, servers)
+            call, job_type, sub_type = sdk.batch_attach, "batchAttachVolumes", "attachVolume"
+        else:
+            rejection = self.model.batch_detach(disk, servers)
+            call, job_type, sub_type = sdk.batch_detach, "batchDetachVolumes", "detachVolume"
+        job = self.expect(rejection, lambda: call(live.ecs, live.ids[disk], live.real(servers)))
+        if job is not None:
+            assert_job(job, job_type, sub_type, live.real(servers))
 
     def _attach(self, server: str, disk: str, device: str | None) -> None:
         live = self.live
@@ -432,11 +460,8 @@ class AttachmentRules(RuleBasedStateMachine):
             volume = sdk.show_volume(self.live.evs, self.live.ids[disk])
             holders = sorted(self.live.name(a.server_id) for a in volume.attachments)
             expected = self.holders(disk)
-            assert (disk, holders, volume.status) == (
-                disk,
-                expected,
-                "in-use" if expected else "available",
-            )
+            status = "in-use" if expected else "available"
+            assert (disk, holders, volume.status) == (disk, expected, status)
             assert volume.multiattach is self.model.shared(disk)
 
     @invariant()
@@ -449,15 +474,21 @@ class AttachmentRules(RuleBasedStateMachine):
         self.live.restore_canonical()
 
 
-def test_attachment_rules_match_the_model(ecs: sdk.EcsClient, evs: sdk.EvsClient) -> None:
+def test_attachment_rules_match_the_model(
+    ecs: sdk.EcsClient, evs: sdk.EvsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every example makes dozens of real API calls, so shrinking a failure can take the full
+    # five minutes Hypothesis allows (twice, with both stores). One minute brings the usual
+    # failure down to a few steps. (A private constant: if a Hypothesis upgrade renames it,
+    # this setattr does nothing and the default applies.)
+    monkeypatch.setattr(hypothesis_engine, "MAX_SHRINKING_SECONDS", 60, raising=False)
     run_state_machine_as_test(
         AttachmentRules.bound(Live.create(ecs, evs)),
         settings=settings(
-            max_examples=15,
+            max_examples=20,
             stateful_step_count=12,
             deadline=None,
-            # No explain phase: its line tracing makes each shrink step about 3x slower, and
-            # a failure then takes the full 5 minutes Hypothesis allows for shrinking.
+            # No explain phase: its line tracing makes every shrinking step several times slower.
             phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
             suppress_health_check=[HealthCheck.too_slow],
         ),
