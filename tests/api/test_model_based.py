@@ -352,23 +352,35 @@ class AttachmentRules(RuleBasedStateMachine):
         disk = draw_held_disk(data, self.held_disks(), batch_disks)
         self._batch(False, disk, draw_servers(data, self.holders(disk)))
 
-    @rule(
-        attach=st.booleans(),
-        # System disks twice: a running server's one (Ecs.0100) beside a server without it
-        # (Ecs.0111) is where the order of the per-server checks shows.
-        disk=st.sampled_from((*VOLUMES, *SYSTEM_DISKS, GHOST_VOLUME)),
-        data=st.data(),
-    )
-    def batch_with_mixed_servers(self, attach: bool, disk: str, data: st.DataObject) -> None:
-        """A server holding the disk and one that does not (plus any others, maybe an unknown
-        one), in random order: requests where several checks fail at once, so the code that
-        comes back shows the order of the checks."""
+    def mixed_servers(self, disk: str, unknown: bool, data: st.DataObject) -> list[str]:
+        """A server holding the disk and one that does not, maybe others and an unknown one,
+        in random order: requests where several checks fail at once, so the code that comes
+        back shows the order of the checks."""
         holders = self.holders(disk) if disk != GHOST_VOLUME else []
         others = [s for s in SERVERS if s not in holders]
         servers = [data.draw(st.sampled_from(group)) for group in (holders, others) if group]
-        extra = st.lists(st.sampled_from((*SERVERS, GHOST_SERVER)), max_size=3, unique=True)
-        servers += [s for s in data.draw(extra, label="extra") if s not in servers]
-        self._batch(attach, disk, data.draw(st.permutations(servers), label="servers"))
+        extra = data.draw(st.lists(st.sampled_from(SERVERS), max_size=2, unique=True))
+        servers += [s for s in extra if s not in servers] + ([GHOST_SERVER] if unknown else [])
+        return data.draw(st.permutations(servers), label="servers")
+
+    @rule(
+        disk=st.sampled_from((*DATA_DISKS, "sys0", GHOST_VOLUME)),
+        unknown=st.booleans(),
+        data=st.data(),
+    )
+    def batch_attach_mixed(self, disk: str, unknown: bool, data: st.DataObject) -> None:
+        """E.g. a non-shared disk and an unknown server: Ecs.0103 before 404 Ecs.0114."""
+        self._batch(True, disk, self.mixed_servers(disk, unknown, data))
+
+    @rule(
+        disk=st.sampled_from((*DATA_DISKS, *SYSTEM_DISKS, *SYSTEM_DISKS)),
+        unknown=one_in(4),
+        data=st.data(),
+    )
+    def batch_detach_mixed(self, disk: str, unknown: bool, data: st.DataObject) -> None:
+        """E.g. the system disk of a running server and a server without it: the first of
+        them in the request decides (Ecs.0100 or Ecs.0111)."""
+        self._batch(False, disk, self.mixed_servers(disk, unknown, data))
 
     @rule(disk=single_disks, device=st.sampled_from([None, None, SYSTEM_DEVICE]), data=st.data())
     def attach(self, disk: str, device: str | None, data: st.DataObject) -> None:
