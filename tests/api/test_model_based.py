@@ -125,7 +125,11 @@ class Model:
             return NO_VOLUME
         if GHOST_SERVER in servers:
             return NO_SERVER
-        for server in servers:  # the first server (in request order) that fails decides
+        # Contract 7.4: every listed server must hold the disk (step 3) before any server's
+        # state is checked (step 4), whatever the order of the list.
+        if any(server not in self.attached[disk] for server in servers):
+            return bad_request("Ecs.0111")
+        for server in servers:
             refusal = self._detach_refusal(disk, server)
             if refusal is not None:
                 return refusal
@@ -379,7 +383,7 @@ class AttachmentRules(RuleBasedStateMachine):
     )
     def batch_detach_mixed(self, disk: str, unknown: bool, data: st.DataObject) -> None:
         """E.g. the system disk of a running server and a server without it: the first of
-        them in the request decides (Ecs.0100 or Ecs.0111)."""
+        missing attachment decides (Ecs.0111), before any server's state (contract 7.4)."""
         self._batch(False, disk, self.mixed_servers(disk, unknown, data))
 
     @rule(disk=single_disks, device=st.sampled_from([None, None, SYSTEM_DEVICE]), data=st.data())

@@ -49,6 +49,10 @@ def batch_detach_volumes(
         volume = require_volume(repo, project_id, volume_id, lock=True)
         servers = require_servers(repo, project_id, server_ids)
         attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
+        # Contract 7.4: every server must hold the disk (Ecs.0111) before any server's state
+        # is checked (Ecs.0100), so the answer does not depend on the order of the list.
+        for server_id in server_ids:
+            _require_attached(servers[server_id], volume_id, attachments.get(server_id))
         detaching = [
             _detachable(servers[server_id], volume_id, attachments.get(server_id))
             for server_id in server_ids
@@ -178,12 +182,17 @@ def _lock_pair(
     return volume, server
 
 
-def _detachable(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
-    """The attachment a detach may take off, after every check on it and its server."""
+def _require_attached(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
     if attachment is None or attachment.state != volume_rules.ATTACHMENT_ATTACHED:
         raise ApiError(
             400, "Ecs.0111", f"Volume {volume_id} is not attached to instance {server.id}."
         )
+    return attachment
+
+
+def _detachable(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
+    """The attachment a detach may take off, after every check on it and its server."""
+    attachment = _require_attached(server, volume_id, attachment)
     server_rules.check_not_locked(server.id, server.locked)
     server_rules.check_can_detach(
         server.id, server.status, server.task_state, attachment.boot_index
