@@ -48,6 +48,7 @@ def start_service(
     driver_latency: float = 0.05,
     lease_seconds: float = 3.0,
     extra_args: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> RunningService:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +59,7 @@ def start_service(
         "LOCALECS_ACCESS_KEY": access_key,
         "LOCALECS_SECRET_KEY": secret_key,
         "LOCALECS_PROJECT_ID": project_id,
+        **(extra_env or {}),
     }
     args = [
         sys.executable,

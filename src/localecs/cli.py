@@ -11,12 +11,22 @@ from types import FrameType
 import click
 import uvicorn
 
+from localecs.auth.encryption import EncryptionKeyError
 from localecs.bootstrap import Credential
-from localecs.config import DEFAULT_DATA_DIR, DEFAULT_PORT, BootstrapCredential, Settings
+from localecs.cli_iam import iam, identity_options
+from localecs.clock import SystemClock
+from localecs.config import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_PORT,
+    BootstrapCredential,
+    IdentitySettings,
+    Settings,
+)
 from localecs.drivers.loading import DriverLoadError
-from localecs.runtime import build, database_url
+from localecs.runtime import build, database_url, identity_service
 from localecs.store import schema
 from localecs.store.database import make_engine
+from localecs.store.uow import Database
 
 _data_dir = click.option(
     "--data-dir",
@@ -83,6 +93,7 @@ def main() -> None:
     help="Seconds a finished job stays queryable before it is purged.",
 )
 @click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
+@identity_options
 def serve(
     host: str,
     port: int,
@@ -94,6 +105,7 @@ def serve(
     lease_seconds: float,
     job_retention: float,
     log_level: str,
+    identity: IdentitySettings,
 ) -> None:
     """Run the API (and, by default, the workers) in this process."""
     _configure_logging(log_level)
@@ -111,12 +123,18 @@ def serve(
             access_key=os.environ.get("LOCALECS_ACCESS_KEY"),
             secret_key=os.environ.get("LOCALECS_SECRET_KEY"),
             project_id=os.environ.get("LOCALECS_PROJECT_ID"),
+            project_name=os.environ.get("LOCALECS_PROJECT_NAME"),
+            domain_id=os.environ.get("LOCALECS_DOMAIN_ID"),
+            domain_name=os.environ.get("LOCALECS_DOMAIN_NAME"),
         ),
+        identity=identity,
     )
     try:
         runtime = build(settings)
     except DriverLoadError as error:
         raise click.BadParameter(str(error), param_hint="--driver") from None
+    except EncryptionKeyError as error:
+        raise click.ClickException(f"{error} (see docs/identity.md)") from None
     runtime.start_workers()
     _print_banner(settings, runtime.credential)
     config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)
@@ -132,6 +150,9 @@ def serve(
         runtime.stop()
 
 
+main.add_command(iam)
+
+
 @main.group()
 def db() -> None:
     """Database schema management."""
@@ -145,8 +166,24 @@ def upgrade(data_dir: Path, database_url: str | None) -> None:
     url = _url(data_dir, database_url)
     engine = make_engine(url)
     schema.upgrade(engine)
+    settings = Settings(
+        data_dir=data_dir,
+        identity=IdentitySettings(
+            encryption_key=os.environ.get("LOCALECS_ENCRYPTION_KEY") or None,
+            encryption_key_file=_env_path("LOCALECS_ENCRYPTION_KEY_FILE"),
+        ),
+    )
+    # Secret keys a store from before encryption holds in plain text are sealed now.
+    sealed = identity_service(settings, Database(engine), SystemClock()).seal_plaintext_secrets()
     click.echo(f"schema at revision {schema.current_revision(engine)}")
+    if sealed:
+        click.echo(f"{sealed} secret key(s) encrypted at rest")
     engine.dispose()
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def _url(data_dir: Path, database_url: str | None) -> str:
@@ -175,9 +212,10 @@ def _print_banner(settings: Settings, credential: Credential) -> None:
 localecs is listening on {endpoint}  (store: {_redacted(store)})
 
   endpoint     {endpoint}
+  account      {credential.domain_name}  (domain id {credential.domain_id})
   access key   {credential.access_key}
   secret key   {credential.secret_key}
-  project id   {credential.project_id}
+  project      {credential.project_name}  (project id {credential.project_id})
 
 Try it with the official SDK (pip install huaweicloudsdkecs):
 

@@ -16,6 +16,21 @@ class BootstrapCredential:
     access_key: str | None = None
     secret_key: str | None = None
     project_id: str | None = None
+    project_name: str | None = None
+    domain_id: str | None = None
+    domain_name: str | None = None
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Tokens, rate limits and the key that seals secret keys at rest (docs/identity.md)."""
+
+    token_lifetime_seconds: float = 86400.0
+    # Requests per second per credential, with bursts up to rate_burst; 0 turns it off.
+    rate_limit: float = 5000.0
+    rate_burst: float = 10000.0
+    encryption_key: str | None = None  # URL-safe base64 of 32 bytes
+    encryption_key_file: Path | None = None  # default: <data-dir>/secret.key
 
 
 @dataclass(frozen=True)
@@ -33,3 +48,4 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     region: str = "cn-north-4"
     bootstrap: BootstrapCredential = field(default_factory=BootstrapCredential)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)

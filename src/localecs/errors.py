@@ -83,6 +83,15 @@ def authentication_failed(reason: str) -> ApiError:
     )
 
 
+def throttled() -> ApiError:
+    return ApiError(
+        429,
+        "APIG.0308",
+        "The throttling threshold has been reached: too many requests for this credential.",
+        ErrorFormat.GATEWAY,
+    )
+
+
 def server_not_found(server_id: str) -> ApiError:
     return ApiError(404, "Ecs.0114", f"Instance {server_id} could not be found.")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from localecs.api.app import create_app
 from localecs.auth.authenticate import Authenticator
+from localecs.auth.encryption import SecretBox, load_key
+from localecs.auth.ratelimit import RateLimiter
 from localecs.bootstrap import Credential, ensure_credential
 from localecs.clock import Clock, SystemClock
 from localecs.config import Settings
@@ -16,6 +19,7 @@ from localecs.drivers.loading import load_driver
 from localecs.engine.handlers import TaskContext
 from localecs.engine.worker import WorkerPool, WorkerSettings
 from localecs.services.context import Context
+from localecs.services.identity import IdentityService
 from localecs.store import schema
 from localecs.store.database import make_engine, sqlite_url
 from localecs.store.uow import Database
@@ -47,12 +51,23 @@ def database_url(settings: Settings) -> str:
     return sqlite_url(settings.data_dir)
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    key_file = settings.identity.encryption_key_file or settings.data_dir / "secret.key"
+    return SecretBox(load_key(settings.identity.encryption_key, key_file))
+
+
+def identity_service(settings: Settings, db: Database, clock: Clock) -> IdentityService:
+    lifetime = timedelta(seconds=settings.identity.token_lifetime_seconds)
+    return IdentityService(db, clock, secret_box(settings), lifetime, settings.region)
+
+
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     engine = make_engine(database_url(settings))
     schema.upgrade(engine)
     db = Database(engine)
-    credential = ensure_credential(db, clock, settings.bootstrap, settings.region)
+    identity = identity_service(settings, db, clock)
+    credential = ensure_credential(identity, settings.bootstrap, settings.region)
     workers = None
     if settings.workers > 0:
         driver = load_driver(settings.driver, engine, settings.driver_latency)
@@ -69,5 +84,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
         )
     wake = workers.wake if workers is not None else (lambda: None)
     context = Context(db, clock, wake)
-    app = create_app(context, Authenticator(db, clock), settings.max_body_bytes)
+    limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
+    authenticator = Authenticator(db, clock, identity.box, limiter)
+    app = create_app(context, authenticator, settings.max_body_bytes, identity)
     return Runtime(settings, engine, db, credential, workers, app)

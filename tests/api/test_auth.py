@@ -143,17 +143,20 @@ def test_the_signature_covers_the_body(service: RunningService, evs: sdk.EvsClie
 
 
 class OtherProject:
-    """A second project in the same store, created by a second (API-only) process."""
+    """A project of another account in the same store, created by a second (API-only)
+    process that bootstraps that account (and shares the store's encryption key)."""
 
     def __init__(self, service: RunningService, data_dir: Path) -> None:
         access_key, secret_key, project_id = new_credentials()
+        key_file = str(service.data_dir / "secret.key")
         self.process = start_service(
             data_dir,
             access_key=access_key,
             secret_key=secret_key,
             project_id=project_id,
             database_url=service.database_url,
-            extra_args=("--workers", "0"),
+            extra_args=("--workers", "0", "--encryption-key-file", key_file),
+            extra_env={"LOCALECS_DOMAIN_NAME": f"other_{secrets.token_hex(4)}"},
         )
         args = (self.process.endpoint, access_key, secret_key, project_id)
         self.project_id = project_id

@@ -8,12 +8,18 @@ from starlette.responses import JSONResponse
 from localecs import __version__
 from localecs.api import errors
 from localecs.api.middleware import RequestContextMiddleware
-from localecs.api.routes import attachments, jobs, servers, volumes
+from localecs.api.routes import attachments, iam, jobs, servers, volumes
 from localecs.auth.authenticate import Authenticator
 from localecs.services.context import Context
+from localecs.services.identity import IdentityService
 
 
-def create_app(context: Context, authenticator: Authenticator, max_body_bytes: int) -> FastAPI:
+def create_app(
+    context: Context,
+    authenticator: Authenticator,
+    max_body_bytes: int,
+    identity: IdentityService,
+) -> FastAPI:
     app = FastAPI(
         title="localecs",
         version=__version__,
@@ -23,11 +29,13 @@ def create_app(context: Context, authenticator: Authenticator, max_body_bytes: i
     )
     app.state.context = context
     app.state.authenticator = authenticator
+    app.state.identity = identity
     errors.install(app)
     app.include_router(attachments.router)
     app.include_router(servers.router)
     app.include_router(volumes.router)
     app.include_router(jobs.router)
+    app.include_router(iam.router)
 
     @app.get("/_localecs/health", include_in_schema=False)
     def health() -> JSONResponse:

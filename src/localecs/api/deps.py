@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from localecs.api.errors import parse_json
 from localecs.auth.authenticate import Authenticator, Principal, SignedRequest
+from localecs.domain.identity import forbidden as identity_forbidden
 from localecs.errors import Service, project_mismatch
 from localecs.services.context import Context
 
@@ -41,15 +42,32 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
     async def dependency(request: Request) -> Principal:
         authenticator: Authenticator = request.app.state.authenticator
         signed = _signed_request(request, await request.body())
-        principal = await run_in_threadpool(authenticator.authenticate, signed)
         path_project = request.path_params.get("project_id")
+        principal = await run_in_threadpool(authenticator.authenticate, signed, path_project)
         # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
         header_project = signed.headers.get("x-project-id", path_project)
         if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
+        # Routes read it back through PrincipalDep to authorize the operation.
+        request.state.principal = principal
         return principal
 
     return dependency
+
+
+async def iam_caller(request: Request) -> Principal:
+    """The caller of an IAM operation: any credential (signature or token) of an account.
+    The IAM client sends its account as X-Domain-Id; it must be the credential's."""
+    authenticator: Authenticator = request.app.state.authenticator
+    signed = _signed_request(request, await request.body())
+    principal = await run_in_threadpool(authenticator.authenticate, signed)
+    domain = signed.headers.get("x-domain-id")
+    if domain is not None and domain != principal.account_id:
+        raise identity_forbidden()
+    return principal
+
+
+IamCallerDep = Annotated[Principal, Depends(iam_caller)]
 
 
 def json_body(model: type[M], service: Service) -> Callable[[Request], Awaitable[M]]:
@@ -69,3 +87,12 @@ def _context(request: Request) -> Context:
 
 
 ContextDep = Annotated[Context, Depends(_context)]
+
+
+def _principal(request: Request) -> Principal:
+    """The caller the router's ``authenticated`` dependency established (it runs first)."""
+    principal: Principal = request.state.principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]

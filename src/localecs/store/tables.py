@@ -59,21 +59,123 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+class Account(Base):
+    """An account (IAM "domain"): it owns projects, users, groups and custom policies."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
 class Project(Base):
     __tablename__ = "projects"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # Unique across the store, not per account: the SDK finds a project by name alone.
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class User(Base):
+    """An IAM user, or an account's root (``is_root``), which may do everything.
+
+    ``credentials_version`` changes whenever the user's password, keys or permissions do:
+    a token remembers the version it was issued under and is refused once it differs, and
+    the cache of a user's policies is keyed on it.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_root: Mapped[bool] = mapped_column(Boolean, default=False)
+    credentials_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(Timestamp())
 
 
 class AccessKey(Base):
+    """An AK/SK pair. The secret is sealed (see auth/encryption.py) unless ``secret_scheme`` is
+    "plain", which only rows written before encryption existed have until the next start."""
+
     __tablename__ = "access_keys"
 
     access_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     secret_key: Mapped[str] = mapped_column(String(255))
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    secret_scheme: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # Consecutive signature failures, and until when the key is refused (contract 9).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Timestamp())
     created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class Membership(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+
+
+class Role(Base):
+    """A custom policy: its document is stored as given and parsed when a caller is loaded."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("account_id", "display_name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text, default="")
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+    updated_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class Grant(Base):
+    """A role given to a group on one project, or (``project_id`` "") on all the account's."""
+
+    __tablename__ = "grants"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"), primary_key=True)
+
+
+class Token(Base):
+    """An issued token, by the SHA-256 of its text: a copy of this table grants nothing."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index(None, "user_id", "expires_at"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    credentials_version: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(Timestamp())
+    expires_at: Mapped[datetime] = mapped_column(Timestamp())
 
 
 class Server(Base):
