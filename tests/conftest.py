@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import postgres, sdk
+from tests.support import iam, postgres, sdk
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,7 @@ def service(
     yield running
     stop_service(running)
     assert_no_server_errors(running)
+    assert_no_secrets_logged(running)
 
 
 def assert_no_server_errors(service: RunningService) -> None:
@@ -157,6 +158,13 @@ def assert_no_server_errors(service: RunningService) -> None:
     five_hundreds = re.findall(r"^.* 5\d\d [\d.]+ms \[[0-9a-f]{32}\]$", log, re.MULTILINE)
     assert five_hundreds == [], five_hundreds
     assert "unhandled error" not in log
+
+
+def assert_no_secrets_logged(service: RunningService) -> None:
+    """No secret key, password or token a test created or used may be in the service's log."""
+    log = service.log_path.read_text(errors="replace")
+    leaked = [secret for secret in {service.secret_key, *iam.SECRETS} if secret in log]
+    assert leaked == [], f"{len(leaked)} secret(s) found in {service.log_path}"
 
 
 @pytest.fixture(scope="session")
