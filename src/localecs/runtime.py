@@ -68,6 +68,6 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
             ),
         )
     wake = workers.wake if workers is not None else (lambda: None)
-    context = Context(db, clock, wake)
+    context = Context(db, clock, wake, settings.region)
     app = create_app(context, Authenticator(db, clock), settings.max_body_bytes)
     return Runtime(settings, engine, db, credential, workers, app)

@@ -47,6 +47,8 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
         header_project = signed.headers.get("x-project-id", path_project)
         if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
+        # Routes read it back through PrincipalDep to authorize the operation.
+        request.state.principal = principal
         return principal
 
     return dependency
@@ -69,3 +71,12 @@ def _context(request: Request) -> Context:
 
 
 ContextDep = Annotated[Context, Depends(_context)]
+
+
+def _principal(request: Request) -> Principal:
+    """The caller the router's ``authenticated`` dependency established (it runs first)."""
+    principal: Principal = request.state.principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]

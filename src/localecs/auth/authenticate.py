@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from localecs.auth import signing
 from localecs.clock import Clock
+from localecs.domain.policies import Policy
 from localecs.errors import ApiError, authentication_failed
 from localecs.store.uow import Database
 
@@ -21,6 +22,12 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 class Principal:
     access_key: str
     project_id: str
+    # The account root may do everything; an IAM user only what its policies allow (on the
+    # project it called), evaluated by services/authorization.py.
+    is_root: bool = True
+    policies: tuple[Policy, ...] = ()
+    account_id: str = ""
+    user_name: str = ""  # the g:UserName condition key
 
 
 @dataclass(frozen=True)
