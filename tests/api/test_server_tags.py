@@ -81,7 +81,11 @@ def test_limits_and_bad_input(ecs: sdk.EcsClient) -> None:
     sdk.expect_error(lambda: _create_tags(ecs, server_id, one_more="x"), 400, "Ecs.0005")
     _create_tags(ecs, server_id, k0="changed")  # overwriting stays within 10
     for bad in ({"": "x"}, {"k" * 37: "x"}, {"bad key": "x"}, {"ok": "v" * 44}, {"ok": "a b"}):
-        sdk.expect_error(lambda bad=bad: _create_tags(ecs, server_id, **bad), 400, "Ecs.0005")
+
+        def create_bad(bad: dict[str, str] = bad) -> object:
+            return _create_tags(ecs, server_id, **bad)
+
+        sdk.expect_error(create_bad, 400, "Ecs.0005")
     assert _tags(ecs, server_id)["k0"] == "changed"
     assert len(_tags(ecs, server_id)) == 10
     # CJK, '.', '-' and '_' are allowed, as documented

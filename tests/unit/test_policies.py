@@ -38,7 +38,7 @@ def request(
     action: str = DETACH,
     resource: str | None = SERVER,
     aliases: tuple[str, ...] = (),
-    **context: str | tuple[str, ...],
+    **context: Any,
 ) -> AccessRequest:
     values = {
         context_key(k.replace("__", "/").replace("_", ":", 1)): v if isinstance(v, tuple) else (v,)
@@ -176,7 +176,7 @@ TEAM = "g:ResourceTag/team"
 )
 def test_operators(operator: str, values: list[Any], actual: str, expected: bool) -> None:
     assert (
-        decide(cond(operator, TEAM, values), request(**{"g_ResourceTag__team": actual})).allowed
+        decide(cond(operator, TEAM, values), request(g_ResourceTag__team=actual)).allowed
         is expected
     )
 
@@ -240,10 +240,14 @@ def test_all_conditions_must_hold() -> None:
             }
         )
     )
-    full = {"g_ResourceTag__team": "a", "g_EnterpriseProjectId": "ep-1", "g_UserName": "dev-x"}
+    full: dict[str, Any] = {
+        "g_ResourceTag__team": "a",
+        "g_EnterpriseProjectId": "ep-1",
+        "g_UserName": "dev-x",
+    }
     assert decide(p, request(**full)).allowed
     for missing in full:
-        partial = {k: v for k, v in full.items() if k != missing}
+        partial: dict[str, Any] = {k: v for k, v in full.items() if k != missing}
         assert not decide(p, request(**partial)).allowed
 
 
