@@ -83,7 +83,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
             ),
         )
     wake = workers.wake if workers is not None else (lambda: None)
-    context = Context(db, clock, wake)
+    context = Context(db, clock, wake, settings.region)
     limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
     authenticator = Authenticator(db, clock, identity.box, limiter)
     app = create_app(context, authenticator, settings.max_body_bytes, identity)

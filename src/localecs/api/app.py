@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from localecs import __version__
 from localecs.api import errors
 from localecs.api.middleware import RequestContextMiddleware
-from localecs.api.routes import attachments, iam, jobs, servers, volumes
+from localecs.api.routes import attachments, iam, jobs, server_tags, servers, volumes
 from localecs.auth.authenticate import Authenticator
 from localecs.services.context import Context
 from localecs.services.identity import IdentityService
@@ -33,6 +33,7 @@ def create_app(
     errors.install(app)
     app.include_router(attachments.router)
     app.include_router(servers.router)
+    app.include_router(server_tags.router)
     app.include_router(volumes.router)
     app.include_router(jobs.router)
     app.include_router(iam.router)

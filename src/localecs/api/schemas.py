@@ -196,3 +196,15 @@ class CreateVolumeBody(_Closed):
 class CreateLegacyVolumeBody(_Closed):
     volume: LegacyVolumeBody
     scheduler_hints: dict[str, Any] | None = Field(default=None, alias="OS-SCH-HNT:scheduler_hints")
+
+
+class ServerTag(_Closed):
+    key: StrictStr
+    value: StrictStr | None = None
+
+
+class ServerTagsActionBody(_Closed):
+    """BatchCreateServerTags / BatchDeleteServerTags: one path, told apart by ``action``."""
+
+    action: Literal["create", "delete"]
+    tags: Annotated[list[ServerTag], Field(min_length=1)]

@@ -41,7 +41,7 @@ class Principal:
     access_key: str  # "" when the caller came with a token
     project_id: str  # the project the request may act on; "" if none of the caller's
     # The account root may do everything; an IAM user only what its policies allow (on the
-    # project it called), evaluated by the authorization of each operation.
+    # project it called), evaluated by services/authorization.py.
     is_root: bool = True
     policies: tuple[Policy, ...] = ()
     account_id: str = ""

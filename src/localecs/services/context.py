@@ -15,3 +15,6 @@ class Context:
     clock: Clock
     # Called after a transaction that submitted work has committed.
     wake_workers: Callable[[], None]
+    # The region resource URNs name (ecs:<region>:<account>:instance:<id>) and
+    # g:RequestedRegion holds.
+    region: str = "cn-north-4"

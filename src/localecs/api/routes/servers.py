@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import JSONResponse
 
 from localecs.api import views
-from localecs.api.deps import ContextDep, authenticated, json_body
+from localecs.api.deps import ContextDep, PrincipalDep, authenticated, json_body
 from localecs.api.schemas import CreateServersBody, DeleteServersBody, ServerActionBody, ServerBody
+from localecs.domain import tags as tag_rules
 from localecs.errors import Service, invalid_parameter
 from localecs.services import servers
+from localecs.services.authorization import authorize
 from localecs.services.idempotency import IdempotencyKey
 from localecs.services.servers import DiskSpec, NicSpec, ServerFilters, ServerSpec
 
@@ -25,18 +27,46 @@ ClientTokenHeader = Annotated[str | None, Header(alias="X-Client-Token")]
 
 @router.post("/v1.1/{project_id}/cloudservers")
 def create_servers(
-    project_id: str, body: CreateBody, ctx: ContextDep, client_token: ClientTokenHeader = None
+    project_id: str,
+    body: CreateBody,
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    client_token: ClientTokenHeader = None,
 ) -> JSONResponse:
     """Create servers (v1.1); pay-per-use is the only billing mode here."""
+    _authorize_create(ctx, principal, "create_servers", project_id, body)
     return _create(project_id, body, ctx, client_token)
 
 
 @router.post("/v1/{project_id}/cloudservers")
 def create_post_paid_servers(
-    project_id: str, body: CreateBody, ctx: ContextDep, client_token: ClientTokenHeader = None
+    project_id: str,
+    body: CreateBody,
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    client_token: ClientTokenHeader = None,
 ) -> JSONResponse:
     """Create pay-per-use servers (v1)."""
+    _authorize_create(ctx, principal, "create_post_paid_servers", project_id, body)
     return _create(project_id, body, ctx, client_token)
+
+
+def _authorize_create(
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    operation: str,
+    project_id: str,
+    body: CreateServersBody,
+) -> None:
+    server = body.server
+    authorize(
+        ctx,
+        principal,
+        operation,
+        project_id,
+        extra={"g:EnterpriseProjectId": _enterprise_project(server.extendparam)},
+        request_tags={t.get("key", ""): t.get("value", "") for t in server.server_tags},
+    )
 
 
 def _create(
@@ -50,6 +80,9 @@ def _create(
 
 
 def _spec(server: ServerBody) -> ServerSpec:
+    tags = {t.get("key", ""): t.get("value", "") for t in server.server_tags}
+    tag_rules.check_request((t.get("key", ""), t.get("value", "")) for t in server.server_tags)
+    tag_rules.added({}, tags)  # at most 10, as the tag APIs allow
     for nic in server.nics:
         if nic.subnet_id is None and nic.port_id is None:
             raise invalid_parameter(
@@ -72,7 +105,7 @@ def _spec(server: ServerBody) -> ServerSpec:
         key_name=server.key_name,
         description=server.description,
         metadata=server.metadata,
-        tags=[f"{t.get('key', '')}={t.get('value', '')}" for t in server.server_tags],
+        tags=tag_rules.as_stored(tags),
         enterprise_project_id=_enterprise_project(server.extendparam),
     )
 
@@ -87,6 +120,7 @@ def _enterprise_project(extendparam: dict[str, Any]) -> str:
 def list_servers_details(
     project_id: str,
     ctx: ContextDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 25,
     offset: Annotated[int, Query(ge=0)] = 1,
     marker: str | None = None,
@@ -102,6 +136,7 @@ def list_servers_details(
     ip_eq: str | None = None,
 ) -> JSONResponse:
     """Servers of the project, newest first; offset is a page number starting at 1."""
+    authorize(ctx, principal, "list_servers_details", project_id)
     filters = ServerFilters(
         name=name,
         status=status,
@@ -122,8 +157,11 @@ def list_servers_details(
 
 
 @router.get("/v1/{project_id}/cloudservers/{server_id}")
-def show_server(project_id: str, server_id: str, ctx: ContextDep) -> JSONResponse:
+def show_server(
+    project_id: str, server_id: str, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
     """One server."""
+    authorize(ctx, principal, "show_server", project_id, [server_id])
     return JSONResponse({"server": views.server(servers.show_server(ctx, project_id, server_id))})
 
 
@@ -132,9 +170,11 @@ def delete_servers(
     project_id: str,
     body: Annotated[DeleteServersBody, Depends(json_body(DeleteServersBody, Service.ECS))],
     ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """Delete servers: the system disk goes with them, data disks only with delete_volume."""
     ids = [s.id for s in body.servers]
+    authorize(ctx, principal, "delete_servers", project_id, ids)
     job_id = servers.delete_servers(ctx, project_id, ids, body.delete_volume)
     return JSONResponse({"job_id": job_id})
 
@@ -144,6 +184,7 @@ def batch_server_action(
     project_id: str,
     body: Annotated[ServerActionBody, Depends(json_body(ServerActionBody, Service.ECS))],
     ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """Start (os-start) or stop (os-stop) servers in a batch."""
     if (body.os_start is None) == (body.os_stop is None):
@@ -153,5 +194,7 @@ def batch_server_action(
     option = body.os_start or body.os_stop
     assert option is not None
     ids = [s.id for s in option.servers]
+    operation = "batch_start_servers" if body.os_start is not None else "batch_stop_servers"
+    authorize(ctx, principal, operation, project_id, ids)
     job_id = servers.batch_power(ctx, project_id, ids, on=body.os_start is not None)
     return JSONResponse({"job_id": job_id})

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import JSONResponse
 
 from localecs.api import views
-from localecs.api.deps import ContextDep, authenticated, json_body
+from localecs.api.deps import ContextDep, PrincipalDep, authenticated, json_body
 from localecs.api.schemas import CreateLegacyVolumeBody, CreateVolumeBody, VolumeBody
 from localecs.errors import ApiError, Service, invalid_parameter
 from localecs.services import volumes
+from localecs.services.authorization import authorize
 from localecs.services.idempotency import IdempotencyKey
 from localecs.services.volumes import VolumeFilters, VolumeOrder, VolumeSpec
 
@@ -24,9 +25,11 @@ def create_volume(
     project_id: str,
     body: Annotated[CreateVolumeBody, Depends(json_body(CreateVolumeBody, Service.EVS))],
     ctx: ContextDep,
+    principal: PrincipalDep,
     client_token: Annotated[str | None, Header(alias="X-Client-Token")] = None,
 ) -> JSONResponse:
     """Create disks (v2.1): 202 with the job and the new ids."""
+    _authorize_create(ctx, principal, project_id, body.volume)
     key = IdempotencyKey.parse(Service.EVS, client_token, body.model_dump_json())
     if body.server_id is not None:
         raise invalid_parameter(
@@ -48,13 +51,22 @@ def create_volume_legacy(
         CreateLegacyVolumeBody, Depends(json_body(CreateLegacyVolumeBody, Service.EVS))
     ],
     ctx: ContextDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """Create disks (deprecated v2): 200 with the job."""
+    _authorize_create(ctx, principal, project_id, body.volume)
     if body.volume.shareable not in (None, "true", "false"):
         raise ApiError(400, "EVS.1054", 'Invalid parameter shareable: must be "true" or "false".')
     shared = body.volume.multiattach or body.volume.shareable == "true"
     created = volumes.create_volumes(ctx, project_id, _spec(body.volume, shared))
     return JSONResponse({"job_id": created.job_id, "volume_ids": created.volume_ids})
+
+
+def _authorize_create(
+    ctx: ContextDep, principal: PrincipalDep, project_id: str, volume: VolumeBody
+) -> None:
+    project = {"g:EnterpriseProjectId": volume.enterprise_project_id}
+    authorize(ctx, principal, "create_volume", project_id, extra=project, request_tags=volume.tags)
 
 
 def _spec(volume: VolumeBody, shared: bool) -> VolumeSpec:
@@ -86,6 +98,7 @@ def list_volumes(
     project_id: str,
     request: Request,
     ctx: ContextDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
     marker: str | None = None,
@@ -107,6 +120,7 @@ def list_volumes(
     sort_dir: Literal["asc", "desc"] = "desc",
 ) -> JSONResponse:
     """Disks of the project with their attachments."""
+    authorize(ctx, principal, "list_volumes", project_id)
     id_list = _ids(ids) if ids else ([id] if id else None)
     filters = VolumeFilters(
         name=name,
@@ -170,15 +184,23 @@ def _next_link(
 
 
 @router.get("/v2/{project_id}/cloudvolumes/{volume_id}")
-def show_volume(project_id: str, volume_id: str, request: Request, ctx: ContextDep) -> JSONResponse:
+def show_volume(
+    project_id: str, volume_id: str, request: Request, ctx: ContextDep, principal: PrincipalDep
+) -> JSONResponse:
     """One disk with its attachments."""
+    authorize(ctx, principal, "show_volume", project_id, [volume_id])
     detail = volumes.show_volume(ctx, project_id, volume_id)
     return JSONResponse({"volume": views.volume(detail, _links_base(request, project_id))})
 
 
 @router.delete("/v2/{project_id}/cloudvolumes/{volume_id}")
 def delete_volume(
-    project_id: str, volume_id: str, ctx: ContextDep, cascade: bool = False
+    project_id: str,
+    volume_id: str,
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    cascade: bool = False,
 ) -> JSONResponse:
     """Delete an available disk (terraform's cascade flag is accepted and ignored)."""
+    authorize(ctx, principal, "delete_volume", project_id, [volume_id])
     return JSONResponse({"job_id": volumes.delete_volume(ctx, project_id, volume_id)})
