@@ -410,6 +410,17 @@ class IdentityService:
                 repo.add(Grant(group_id=group_id, project_id=scope, role_id=role_id))
                 records.bump_users(records.members(group_id))
 
+    def roles_of_group(
+        self, caller: Principal, group_id: str, project_id: str | None
+    ) -> Sequence[Role]:
+        """The roles a group holds on a project (or, for None, on the whole account)."""
+        _require_root(caller)
+        with self.db.read() as repo:
+            records = IdentityRecords(repo)
+            scope = self._grant_scope(records, caller, project_id)
+            _require_group(records, caller, group_id)
+            return records.roles_granted(group_id, scope)
+
     def revoke(
         self, caller: Principal, group_id: str, role_id: str, project_id: str | None
     ) -> None:

@@ -150,6 +150,15 @@ class IdentityRecords:
     def grant(self, group_id: str, project_id: str, role_id: str) -> Grant | None:
         return self.session.get(Grant, (group_id, project_id, role_id))
 
+    def roles_granted(self, group_id: str, project_id: str) -> Sequence[Role]:
+        query = (
+            select(Role)
+            .join(Grant, Grant.role_id == Role.id)
+            .where(Grant.group_id == group_id, Grant.project_id == project_id)
+            .order_by(Role.created_at)
+        )
+        return self.session.scalars(query).all()
+
     def policy_documents(self, user_id: str, project_id: str) -> list[tuple[str, dict[str, Any]]]:
         """(role id, document) of every role the user holds on the project, through its groups:
         granted on that project or on the whole account ("")."""

@@ -272,6 +272,20 @@ def keystone_associate_group_with_project_permission(
     return _no_content()
 
 
+@router.get("/v3/projects/{project_id}/groups/{group_id}/roles")
+def keystone_list_project_permissions_for_group(
+    request: Request, project_id: str, group_id: str, caller: IamCallerDep, identity: IdentityDep
+) -> JSONResponse:
+    base = _base(request)
+    roles = identity.roles_of_group(caller, group_id, project_id)
+    return JSONResponse(
+        {
+            "roles": [views.role(r, base) for r in roles],
+            "links": {"self": f"{base}/v3/projects/{project_id}/groups/{group_id}/roles"},
+        }
+    )
+
+
 @router.delete("/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}")
 def keystone_remove_project_permission_from_group(
     project_id: str, group_id: str, role_id: str, caller: IamCallerDep, identity: IdentityDep
