@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from huaweicloudsdkecs.v2 import model as ecs_model
+from huaweicloudsdkevs.v2 import model as evs_model
 from huaweicloudsdkiam.v3 import IamClient
 from huaweicloudsdkiam.v3 import model as iam_model
 
@@ -16,7 +17,7 @@ from tests.conftest import RunningService
 from tests.support import iam, sdk, signed_http
 from tests.support.iam import Credential
 
-READ_ONLY = [
+READ_ONLY: list[dict[str, Any]] = [
     {
         "Effect": "Allow",
         "Action": [
@@ -28,7 +29,7 @@ READ_ONLY = [
         ],
     }
 ]
-DETACH_TEAM_A = [
+DETACH_TEAM_A: list[dict[str, Any]] = [
     *READ_ONLY,
     {
         "Effect": "Allow",
@@ -102,9 +103,7 @@ def test_a_read_only_user_cannot_batch_detach_and_nothing_changes(
     assert message == "Policy doesn't allow ecs:cloudServers:detachVolume to be performed."
     refused(lambda: sdk.detach(mine.ecs(), estate.team_b, estate.volume))
     refused(
-        lambda: mine.evs().delete_volume(
-            sdk.evs_model.DeleteVolumeRequest(volume_id=estate.volume)
-        ),
+        lambda: mine.evs().delete_volume(evs_model.DeleteVolumeRequest(volume_id=estate.volume)),
         "EVS.2056",
     )
     assert attached_to(evs, estate.volume) == before
@@ -213,7 +212,7 @@ def test_a_user_has_nothing_on_a_project_it_was_not_granted(
         service.endpoint, user.credential.access_key, user.credential.secret_key, created.id
     )
     refused(lambda: elsewhere.ecs().list_servers_details(ecs_model.ListServersDetailsRequest()))
-    refused(lambda: elsewhere.evs().list_volumes(sdk.evs_model.ListVolumesRequest()), "EVS.2056")
+    refused(lambda: elsewhere.evs().list_volumes(evs_model.ListVolumesRequest()), "EVS.2056")
     token = iam.token(
         service.endpoint, iam.domain_name(root), user.name, user.password, service.project_id
     )

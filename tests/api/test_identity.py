@@ -465,11 +465,17 @@ def test_another_account_sees_nothing_of_this_one(
     theirs = iam.client(service.endpoint, other_account.access_key, other_account.secret_key)
     our_user = iam.create_user(root)
     our_group = iam.create_group(root)
-    for user_id, group_id in [(our_user.id, our_group), (secrets.token_hex(16),) * 2]:
-        sdk.expect_error(
-            lambda g=group_id, u=user_id: iam.add_to_group(theirs, g, u), 404, "IAM.0004"
-        )
-        sdk.expect_error(lambda u=user_id: iam.create_key(theirs, u), 404, "IAM.0004")
+    invented = secrets.token_hex(16)
+    for user_id, group_id in [(our_user.id, our_group), (invented, invented)]:
+
+        def add(g: str = group_id, u: str = user_id) -> None:
+            iam.add_to_group(theirs, g, u)
+
+        def key(u: str = user_id) -> tuple[str, str]:
+            return iam.create_key(theirs, u)
+
+        sdk.expect_error(add, 404, "IAM.0004")
+        sdk.expect_error(key, 404, "IAM.0004")
     listed = theirs.keystone_list_projects(iam_model.KeystoneListProjectsRequest())
     assert [p.id for p in listed.projects] == [other_account.project_id]
     sdk.expect_error(

@@ -1,0 +1,141 @@
+"""Identity on a real store (SQLite and PostgreSQL): a foundation-era store upgraded with its
+secrets sealed, secrets at rest, lockout shared by every process, the key check at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from localecs.auth import signing
+from localecs.auth.authenticate import Authenticator, SignedRequest
+from localecs.auth.encryption import EncryptionKeyError, SecretBox
+from localecs.bootstrap import ensure_credential
+from localecs.clock import FixedClock
+from localecs.config import BootstrapCredential
+from localecs.errors import ApiError
+from localecs.services.identity import IdentityService, root_principal
+from localecs.store import schema
+from localecs.store.database import make_engine
+from localecs.store.identity import IdentityRecords
+from localecs.store.uow import Database
+from tests.support import postgres
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+REGION = "cn-north-4"
+
+
+@pytest.fixture(params=postgres.STORES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with postgres.store(request.param) as url:
+        engine = make_engine(url or f"sqlite:///{tmp_path / 'identity.db'}")
+        yield engine
+        engine.dispose()
+
+
+def signed_request(
+    access_key: str, secret_key: str, project_id: str, moment: datetime = NOW
+) -> SignedRequest:
+    """A GET signed exactly as the SDK signs it (contract 5.2)."""
+    date = moment.strftime(signing.SDK_DATE_FORMAT)
+    headers = {"host": "localhost", "x-sdk-date": date, "x-project-id": project_id}
+    names = sorted(headers)
+    path = f"/v1/{project_id}/cloudservers/detail"
+    canonical = signing.canonical_request("GET", path, "", headers, names, b"")
+    signature = signing.sign(secret_key, signing.string_to_sign(date, canonical))
+    headers["authorization"] = (
+        f"{signing.ALGORITHM} Access={access_key}, SignedHeaders={';'.join(names)}, "
+        f"Signature={signature}"
+    )
+    return SignedRequest("GET", path, "", headers, b"")
+
+
+def test_a_foundation_store_upgrades_and_its_plaintext_secret_is_sealed(engine: Engine) -> None:
+    schema.upgrade(engine, "0001")
+    access_key, secret_key, project_id = "AKOLD" + secrets.token_hex(4), "old-secret", "p" * 32
+    stamp = NOW.replace(tzinfo=None) if engine.dialect.name == "sqlite" else NOW
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO projects (id, name, created_at) VALUES (:p, :n, :t)"),
+            {"p": project_id, "n": REGION, "t": stamp},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO access_keys (access_key, secret_key, project_id, created_at)"
+                " VALUES (:a, :s, :p, :t)"
+            ),
+            {"a": access_key, "s": secret_key, "p": project_id, "t": stamp},
+        )
+    schema.upgrade(engine)
+    db = Database(engine)
+    clock = FixedClock(NOW)
+    identity = IdentityService(db, clock, SecretBox(os.urandom(32)))
+
+    credential = ensure_credential(identity, BootstrapCredential(), REGION)
+
+    assert (credential.access_key, credential.secret_key) == (access_key, secret_key)
+    assert credential.project_id == project_id
+    with engine.connect() as connection:
+        stored, scheme = connection.execute(
+            text("SELECT secret_key, secret_scheme FROM access_keys")
+        ).one()
+    assert scheme == "aesgcm1" and secret_key not in stored
+    principal = Authenticator(db, clock, identity.box).authenticate(
+        signed_request(access_key, secret_key, project_id), project_id
+    )
+    assert principal.is_root and principal.project_id == project_id
+    assert principal.account_id == credential.domain_id
+
+
+def test_new_secrets_are_never_stored_in_clear_and_a_wrong_key_stops_the_start(
+    engine: Engine,
+) -> None:
+    schema.upgrade(engine)
+    db = Database(engine)
+    identity = IdentityService(db, FixedClock(NOW), SecretBox(os.urandom(32)))
+    credential = ensure_credential(identity, BootstrapCredential(), REGION)
+    with db.read() as repo:
+        records = IdentityRecords(repo)
+        account = records.account(credential.domain_id)
+        root = records.root(credential.domain_id)
+        assert account is not None and root is not None
+    created = identity.create_access_key(root_principal(account, root), root.id)
+    with engine.connect() as connection:
+        stored = " ".join(
+            row[0] for row in connection.execute(text("SELECT secret_key FROM access_keys"))
+        )
+    assert created.secret not in stored and credential.secret_key not in stored
+
+    stranger = IdentityService(db, FixedClock(NOW), SecretBox(os.urandom(32)))
+    with pytest.raises(EncryptionKeyError):
+        ensure_credential(stranger, BootstrapCredential(), REGION)
+
+
+def test_lockout_is_shared_by_every_process_on_the_store(engine: Engine) -> None:
+    schema.upgrade(engine)
+    db = Database(engine)
+    clock = FixedClock(NOW)
+    identity = IdentityService(db, clock, SecretBox(os.urandom(32)))
+    credential = ensure_credential(identity, BootstrapCredential(), REGION)
+    # Two authenticators stand for two processes: their only common state is the store.
+    first, second = (Authenticator(db, clock, identity.box) for _ in range(2))
+    good = signed_request(credential.access_key, credential.secret_key, credential.project_id)
+    bad = signed_request(credential.access_key, "wrong", credential.project_id)
+    for authenticator in (first, second, first, second, first):
+        with pytest.raises(ApiError):
+            authenticator.authenticate(bad, credential.project_id)
+    for authenticator in (first, second):
+        with pytest.raises(ApiError) as raised:
+            authenticator.authenticate(good, credential.project_id)
+        assert "limit" in raised.value.message
+    clock.current = NOW + timedelta(minutes=5)
+    # Five minutes on the signature date would be refused as skew; re-sign at the new time.
+    later = signed_request(
+        credential.access_key, credential.secret_key, credential.project_id, clock.current
+    )
+    assert second.authenticate(later, credential.project_id).is_root
