@@ -116,6 +116,7 @@ def stop_service(service: RunningService, *, kill: bool = False) -> None:
     else:
         service.process.terminate()
     service.process.wait(timeout=30)
+    assert_no_secrets_logged(service)
 
 
 def new_credentials() -> tuple[str, str, str]:
@@ -149,7 +150,6 @@ def service(
     yield running
     stop_service(running)
     assert_no_server_errors(running)
-    assert_no_secrets_logged(running)
 
 
 def assert_no_server_errors(service: RunningService) -> None:
