@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,6 +118,28 @@ def test_a_user_key_works_lists_without_secret_and_dies_when_deleted(
         ).credentials
         == []
     )
+
+
+def test_an_inactive_key_authenticates_nothing_until_reactivated(
+    service: RunningService, root: IamClient
+) -> None:
+    user = iam.user_with_policy(root, service.endpoint, service.project_id, iam.FULL_ACCESS)
+
+    def set_status(status: str) -> Any:
+        body = iam_model.UpdatePermanentAccessKeyRequestBody(
+            credential=iam_model.UpdateCredentialOption(status=status)
+        )
+        return root.update_permanent_access_key(
+            iam_model.UpdatePermanentAccessKeyRequest(
+                access_key=user.credential.access_key, body=body
+            )
+        ).credential
+
+    assert set_status("inactive").status == "inactive"
+    sdk.expect_error(lambda: list_servers(user.credential), 401, "APIG.0301")
+    sdk.expect_error(lambda: set_status("sleeping"), 400, "IAM.0007")
+    assert set_status("active").status == "active"
+    assert list_servers(user.credential) >= 0
 
 
 def test_keystone_create_user_and_the_key_limit(root: IamClient) -> None:

@@ -67,6 +67,15 @@ class CreateCredentialBody(_Body):
     credential: CredentialOption
 
 
+class UpdateCredentialOption(_Body):
+    status: StrictStr | None = None
+    description: StrictStr | None = None
+
+
+class UpdateCredentialBody(_Body):
+    credential: UpdateCredentialOption
+
+
 class RoleOption(_Body):
     display_name: StrictStr
     type: StrictStr

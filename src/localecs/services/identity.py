@@ -340,6 +340,33 @@ class IdentityService:
             user = _require_user(records, caller, user_id)
             return records.keys_of(user.id)
 
+    def update_access_key(
+        self,
+        caller: Principal,
+        access_key: str,
+        *,
+        status: str | None = None,
+        description: str | None = None,
+    ) -> AccessKey:
+        """Deactivates or reactivates a key (an inactive key authenticates nothing)."""
+        _require_root(caller)
+        if status is not None and status not in ("active", "inactive"):
+            raise invalid("credential.status", "active or inactive")
+        if description is not None:
+            identity.check_description("credential.description", description)
+        with self.db.write() as repo:
+            records = IdentityRecords(repo)
+            found = records.key_with_user(access_key)
+            if found is None or found[1].account_id != caller.account_id:
+                raise not_found("credential", access_key)
+            key, user = found
+            if status is not None and status != key.status:
+                key.status = status
+                records.bump_users([user.id])
+            if description is not None:
+                key.description = description
+            return key
+
     def delete_access_key(self, caller: Principal, access_key: str) -> None:
         _require_root(caller)
         with self.db.write() as repo:

@@ -24,6 +24,7 @@ from localecs.api.iam_schemas import (
     CreateRoleBody,
     CreateTokenBody,
     CreateUserBody,
+    UpdateCredentialBody,
     UpdateUserBody,
 )
 from localecs.domain.identity import invalid
@@ -236,6 +237,20 @@ def list_permanent_access_keys(
 ) -> JSONResponse:
     keys = identity.list_access_keys(caller, user_id)
     return JSONResponse({"credentials": [views.credential(k) for k in keys]})
+
+
+@router.put("/v3.0/OS-CREDENTIAL/credentials/{access_key}")
+def update_permanent_access_key(
+    access_key: str,
+    caller: IamCallerDep,
+    identity: IdentityDep,
+    body: Annotated[UpdateCredentialBody, Depends(_body(UpdateCredentialBody))],
+) -> JSONResponse:
+    option = body.credential
+    updated = identity.update_access_key(
+        caller, access_key, status=option.status, description=option.description
+    )
+    return JSONResponse({"credential": views.credential(updated)})
 
 
 @router.delete("/v3.0/OS-CREDENTIAL/credentials/{access_key}")
