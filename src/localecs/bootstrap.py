@@ -125,6 +125,7 @@ def _add_root(repo: Repository, account: Account, clock: Clock) -> User:
         enabled=True,
         is_root=True,
         credentials_version=1,
+        failed_logins=0,
         created_at=clock.now(),
     )
     repo.add(root)

@@ -329,6 +329,28 @@ def test_a_wrong_password_user_account_or_scope_gets_no_token(
     assert "X-Subject-Token" not in response.headers
 
 
+def test_five_wrong_passwords_lock_the_user_out_of_tokens(
+    service: RunningService, root: IamClient, account: str
+) -> None:
+    user = iam.user_with_policy(root, service.endpoint, service.project_id, iam.FULL_ACCESS)
+    other = iam.user_with_policy(root, service.endpoint, service.project_id, iam.FULL_ACCESS)
+    wrong = iam.remember("Wrong-" + user.password)
+    answers = []
+    for _ in range(5):
+        response = iam.token_request(
+            service.endpoint, account, user.name, wrong, project_id=service.project_id
+        )
+        answers.append(signed_http.assert_gateway_error(response, 401, "APIG.0301"))
+    locked = iam.token_request(
+        service.endpoint, account, user.name, user.password, project_id=service.project_id
+    )
+    # Locked, and told exactly what a wrong password is told.
+    assert signed_http.assert_gateway_error(locked, 401, "APIG.0301") == answers[0]
+    iam.token(service.endpoint, account, other.name, other.password, service.project_id)
+    # The lock is on passwords only: the user's access key still works.
+    assert list_servers(user.credential) >= 0
+
+
 def test_bad_tokens_are_401(service: RunningService) -> None:
     path = f"/v1/{service.project_id}/cloudservers/detail"
     for token in ["garbage", "MII" + secrets.token_urlsafe(48), ""]:

@@ -21,7 +21,7 @@ from localecs.auth.encryption import SCHEME, SecretBox
 from localecs.auth.passwords import hash_password, verify_password
 from localecs.clock import Clock
 from localecs.domain import identity
-from localecs.domain.identity import conflict, invalid, not_found
+from localecs.domain.identity import LockState, conflict, invalid, not_found
 from localecs.domain.policies import PolicyError, parse_policy
 from localecs.errors import authentication_failed
 from localecs.store.identity import IdentityRecords
@@ -133,6 +133,7 @@ class IdentityService:
                 enabled=True,
                 is_root=True,
                 credentials_version=1,
+                failed_logins=0,
                 created_at=now,
             )
             repo.add(account)
@@ -194,6 +195,7 @@ class IdentityService:
                 enabled=enabled,
                 is_root=False,
                 credentials_version=1,
+                failed_logins=0,
                 created_at=self.clock.now(),
             )
             repo.add(user)
@@ -481,7 +483,18 @@ class IdentityService:
             records = IdentityRecords(repo)
             account = records.account_by_name(account_name)
             user = records.user_by_name(account.id, user_name) if account is not None else None
-        if not verify_password(password, user.password_hash if user is not None else None):
+        valid = verify_password(password, user.password_hash if user is not None else None)
+        if user is not None:
+            # Password guessing meets the same lockout as signature guessing; a locked user is
+            # refused like a wrong password, so a lock does not tell who exists.
+            lock = LockState(user.failed_logins, user.locked_until)
+            if identity.is_locked(lock, self.clock.now()):
+                raise authentication_failed("the user name or password is wrong")
+            if not valid:
+                self._record_login_failure(user.id)
+            elif lock.failures:
+                self._record_login_success(user.id)
+        if not valid:
             raise authentication_failed("the user name or password is wrong")
         assert user is not None and account is not None
         if not user.enabled:
@@ -506,6 +519,21 @@ class IdentityService:
             repo.add(record)
             roles = self._token_roles(records, current, project)
         return IssuedToken(token, record, current, account, project, roles)
+
+    def _record_login_failure(self, user_id: str) -> None:
+        with self.db.write() as repo:
+            user = repo.session.get(User, user_id, with_for_update=True)
+            if user is not None:
+                state = identity.after_failure(
+                    LockState(user.failed_logins, user.locked_until), self.clock.now()
+                )
+                user.failed_logins, user.locked_until = state.failures, state.locked_until
+
+    def _record_login_success(self, user_id: str) -> None:
+        with self.db.write() as repo:
+            user = repo.session.get(User, user_id, with_for_update=True)
+            if user is not None:
+                user.failed_logins, user.locked_until = 0, None
 
     @staticmethod
     def _token_project(records: IdentityRecords, account: Account, scope: Scope) -> Project | None:

@@ -98,6 +98,9 @@ class User(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     is_root: Mapped[bool] = mapped_column(Boolean, default=False)
     credentials_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Consecutive wrong passwords, and until when password tokens are refused.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(Timestamp())
     created_at: Mapped[datetime] = mapped_column(Timestamp())
 
 

@@ -44,6 +44,8 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("is_root", sa.Boolean(), nullable=False),
         sa.Column("credentials_version", sa.Integer(), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_users_account_id_accounts")
@@ -184,8 +186,8 @@ def _adopt_existing_projects_and_keys() -> tuple[str | None, str | None]:
     bind.execute(
         sa.text(
             "INSERT INTO users (id, account_id, name, description, password_hash, enabled,"
-            " is_root, credentials_version, created_at)"
-            " VALUES (:id, :account, :name, '', NULL, :true, :true, 1, :now)"
+            " is_root, credentials_version, failed_logins, created_at)"
+            " VALUES (:id, :account, :name, '', NULL, :true, :true, 1, 0, :now)"
         ),
         {"id": root_id, "account": account_id, "name": name, "true": True, "now": now},
     )
