@@ -139,3 +139,19 @@ def test_lockout_is_shared_by_every_process_on_the_store(engine: Engine) -> None
         credential.access_key, credential.secret_key, credential.project_id, clock.current
     )
     assert second.authenticate(later, credential.project_id).is_root
+
+
+def test_a_secret_that_does_not_open_authenticates_nothing(engine: Engine) -> None:
+    """Whatever a process with the wrong encryption key uses in place of a secret it cannot
+    open, no signature verifies against it (an empty one least of all)."""
+    schema.upgrade(engine)
+    db = Database(engine)
+    clock = FixedClock(NOW)
+    identity = IdentityService(db, clock, SecretBox(os.urandom(32)))
+    credential = ensure_credential(identity, BootstrapCredential(), REGION)
+    stranger = Authenticator(db, clock, SecretBox(os.urandom(32)))
+    for secret in ("", credential.secret_key):
+        request = signed_request(credential.access_key, secret, credential.project_id)
+        with pytest.raises(ApiError) as raised:
+            stranger.authenticate(request, credential.project_id)
+        assert raised.value.status == 401

@@ -131,8 +131,10 @@ class Authenticator:
             raise authentication_failed("verify aksk signature fail")
         if identity.is_locked(lock, now):
             raise authentication_failed("AK access failed to reach the limit,forbidden.")
-        valid = self._verify(auth, self._secret(auth.access_key, sealed, scheme), request)
-        if not valid:
+        secret = self._secret(auth.access_key, sealed, scheme)
+        if secret is None:
+            raise authentication_failed("verify aksk signature fail")
+        if not self._verify(auth, secret, request):
             log.info("signature rejected for access key %s", auth.access_key)
             self._record_failure(auth.access_key)
             raise authentication_failed("verify aksk signature fail")
@@ -144,7 +146,9 @@ class Authenticator:
             raise throttled()
         return self._principal(auth.access_key, caller)
 
-    def _secret(self, access_key: str, sealed: str, scheme: str) -> str:
+    def _secret(self, access_key: str, sealed: str, scheme: str) -> str | None:
+        """The key's secret, or None if it cannot be had (never a stand-in: a request signed
+        with that stand-in would then verify)."""
         if scheme != SCHEME:
             return sealed  # sealed at the next start (services/identity.py)
         try:
@@ -153,7 +157,7 @@ class Authenticator:
             log.error(
                 "the secret of access key %s does not open with this encryption key", access_key
             )
-            return ""
+            return None
 
     @staticmethod
     def _verify(auth: signing.Authorization, secret: str, request: SignedRequest) -> bool:
