@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkecs.v2 import EcsClient
 from huaweicloudsdkecs.v2 import model as ecs_model
@@ -188,6 +190,23 @@ def test_duplicate_names_conflict(root: IamClient) -> None:
     group = sdk.unique("dupgroup")
     iam.create_group(root, group)
     sdk.expect_error(lambda: iam.create_group(root, group), 409, "IAM.0016")
+
+
+def test_racing_creates_of_one_name_make_one_user_and_conflicts(root: IamClient) -> None:
+    name = sdk.unique("race")
+    outcomes: list[int] = []
+
+    def create() -> None:
+        try:
+            iam.create_user(root, name)
+            outcomes.append(201)
+        except ClientRequestException as error:
+            outcomes.append(error.status_code)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(6):
+            pool.submit(create)
+    assert sorted(outcomes) == [201] + [409] * 5
 
 
 def test_an_invalid_policy_document_is_refused(root: IamClient) -> None:

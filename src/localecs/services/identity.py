@@ -8,13 +8,16 @@ that user's ``credentials_version`` in the same transaction (see auth/authentica
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
 
 from localecs.auth.authenticate import Principal, token_digest
 from localecs.auth.encryption import SCHEME, SecretBox
@@ -39,6 +42,22 @@ from localecs.store.tables import (
 from localecs.store.uow import Database
 
 _AK_ALPHABET = string.ascii_uppercase + string.digits
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _unique_races(operation: F) -> F:
+    """Two requests creating the same name at once both pass the look-up; the database's
+    unique constraint stops the second, which is then a 409 like any duplicate, not a 500."""
+
+    @functools.wraps(operation)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(*args, **kwargs)
+        except IntegrityError:
+            raise conflict("It already exists: a concurrent request created it.") from None
+
+    return guarded  # type: ignore[return-value]
 
 
 def new_access_key() -> str:
@@ -114,6 +133,7 @@ class IdentityService:
 
     # Accounts and projects (the operator's, through the CLI; projects also through the API)
 
+    @_unique_races
     def create_account(self, name: str, account_id: str | None = None) -> tuple[Account, User]:
         identity.check_account_name(name)
         with self.db.write() as repo:
@@ -141,6 +161,7 @@ class IdentityService:
             repo.add(root)
             return account, root
 
+    @_unique_races
     def create_project(
         self, caller: Principal, name: str, project_id: str | None = None, description: str = ""
     ) -> Project:
@@ -165,6 +186,7 @@ class IdentityService:
 
     # Users
 
+    @_unique_races
     def create_user(
         self,
         caller: Principal,
@@ -243,6 +265,7 @@ class IdentityService:
 
     # Groups
 
+    @_unique_races
     def create_group(
         self, caller: Principal, name: str, description: str = "", domain_id: str | None = None
     ) -> Group:
@@ -269,6 +292,7 @@ class IdentityService:
         with self.db.read() as repo:
             return IdentityRecords(repo).groups(caller.account_id)
 
+    @_unique_races
     def add_user_to_group(self, caller: Principal, group_id: str, user_id: str) -> None:
         _require_root(caller)
         with self.db.write() as repo:
@@ -293,6 +317,7 @@ class IdentityService:
 
     # Access keys
 
+    @_unique_races
     def create_access_key(
         self,
         caller: Principal,
@@ -382,6 +407,7 @@ class IdentityService:
 
     # Custom policies and grants
 
+    @_unique_races
     def create_policy(
         self,
         caller: Principal,
@@ -426,6 +452,7 @@ class IdentityService:
         with self.db.read() as repo:
             return IdentityRecords(repo).roles(caller.account_id)
 
+    @_unique_races
     def grant(self, caller: Principal, group_id: str, role_id: str, project_id: str | None) -> None:
         """The role to the group on one project, or on every project of the account (None)."""
         _require_root(caller)
