@@ -18,6 +18,7 @@ from localecs.auth.authenticate import Principal
 from localecs.auth.encryption import EncryptionKeyError
 from localecs.clock import SystemClock
 from localecs.config import DEFAULT_DATA_DIR, IdentitySettings, Settings
+from localecs.domain.identity import check_user_name
 from localecs.errors import ApiError
 from localecs.runtime import database_url, identity_service
 from localecs.services.identity import IdentityService, Lookup, account_root
@@ -216,6 +217,8 @@ def create_user(
     session: _Session, name: str, password_stdin: bool, no_password: bool, description: str
 ) -> None:
     """An IAM user of the account; prints its id."""
+    with _answers():
+        check_user_name(name)  # before asking for a password for a user that cannot exist
     password = None if no_password else _read_password(password_stdin)
     with _answers():
         user = session.service.create_user(session.root, name, password, description=description)

@@ -78,3 +78,54 @@ def test_python_dash_m_matches_the_entry_point() -> None:
     assert via_module.stdout == via_script.stdout
     for option in ("--host", "--port", "--data-dir", "--database-url", "--driver-latency"):
         assert option in via_module.stdout
+
+
+def test_db_upgrade_seals_the_plaintext_secrets_of_a_foundation_store(tmp_path: Path) -> None:
+    from localecs.store import schema
+    from localecs.store.database import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'localecs.db'}")
+    schema.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO projects (id, name, created_at) VALUES ('p1', 'cn-north-4', '2026-01-01')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO access_keys (access_key, secret_key, project_id, created_at)"
+            " VALUES ('AKFOUNDATION', 'plain-old-secret', 'p1', '2026-01-01')"
+        )
+    engine.dispose()
+    result = subprocess.run(
+        [str(BIN / "localecs"), "db", "upgrade", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "1 secret key(s) encrypted at rest" in result.stdout
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    engine = make_engine(f"sqlite:///{tmp_path / 'localecs.db'}")
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT secret_key FROM access_keys").scalar_one()
+    engine.dispose()
+    assert "plain-old-secret" not in stored
+
+
+def test_iam_commands_refuse_bad_input_with_a_message(service: RunningService) -> None:
+    def iam(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "localecs"), "iam", "--data-dir", str(service.data_dir),
+             "--database-url", service.database_url, *args],
+            input="weak\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    for args, expected in [
+        (("create-user", "9bad"), "IAM.0007"),
+        (("create-user", sdk.unique("ok"), "--password-stdin"), "password"),
+        (("create-key", "nobody-" + sdk.unique("x")), "IAM.0004"),
+        (("grant", "nogroup", "nopolicy"), "--project"),
+    ]:
+        result = iam(*args)
+        assert result.returncode != 0, result.stdout
+        assert expected in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
