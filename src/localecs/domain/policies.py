@@ -24,7 +24,8 @@ from typing import Any
 
 VERSIONS = ("1.1", "5.0")
 _STATEMENT_KEYS = {"sid", "effect", "action", "notaction", "resource", "notresource", "condition"}
-_ACTION = re.compile(r"^[A-Za-z0-9*?]+:[A-Za-z0-9*?]+:[A-Za-z0-9*?]+$")
+# service:resourceType:action, or service:* (every action of a service)
+_ACTION = re.compile(r"^[\w*?-]+:[\w*?-]+(:[\w*?-]+)?$", re.ASCII)
 
 
 class PolicyError(ValueError):

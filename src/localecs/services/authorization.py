@@ -17,14 +17,14 @@ from localecs.auth.authenticate import Principal
 from localecs.domain import tags as tag_rules
 from localecs.domain.actions import Action, ResourceType, resource_urn
 from localecs.domain.actions import action as catalogued
-from localecs.domain.policies import AccessRequest, evaluate
+from localecs.domain.policies import AccessRequest, context_key, evaluate
 from localecs.errors import forbidden
 from localecs.services.context import Context
 from localecs.store.repository import Repository
 from localecs.store.tables import Server, Volume
 
-TAG_PREFIX = "g:ResourceTag/"
-Context_ = dict[str, tuple[str, ...]]
+# condition key -> values, keys in the normal form of policies.context_key
+Keys = dict[str, tuple[str, ...]]
 
 
 def authorize(
@@ -44,15 +44,15 @@ def authorize(
     if principal.is_root:
         return
     action = catalogued(operation)
-    base: Context_ = {"g:requestedregion": (ctx.region,)}
+    base: Keys = {context_key("g:RequestedRegion"): (ctx.region,)}
     if principal.user_name:
-        base["g:username"] = (principal.user_name,)
+        base[context_key("g:UserName")] = (principal.user_name,)
     for key, value in (extra or {}).items():
-        base[_key(key)] = (value,)
+        base[context_key(key)] = (value,)
     if request_tags is not None:
         for key, value in request_tags.items():
-            base[f"g:requesttag/{key}"] = (value,)
-        base["g:tagkeys"] = tuple(request_tags)
+            base[context_key(f"g:RequestTag/{key}")] = (value,)
+        base[context_key("g:TagKeys")] = tuple(request_tags)
     if action.resource_type is None or not resource_ids:
         _check(principal, action, None, base)
         return
@@ -62,19 +62,14 @@ def authorize(
         tags, enterprise_project = attributes.get(resource_id, ({}, None))
         context = dict(base)
         for key, value in tags.items():
-            context[f"{TAG_PREFIX.lower()}{key}"] = (value,)
+            context[context_key(f"g:ResourceTag/{key}")] = (value,)
         if enterprise_project is not None:
-            context["g:enterpriseprojectid"] = (enterprise_project,)
+            context[context_key("g:EnterpriseProjectId")] = (enterprise_project,)
         urn = resource_urn(action, ctx.region, principal.account_id, resource_id)
         _check(principal, action, urn, context)
 
 
-def _key(name: str) -> str:
-    prefix, slash, rest = name.partition("/")
-    return prefix.lower() + slash + rest
-
-
-def _check(principal: Principal, action: Action, urn: str | None, context: Context_) -> None:
+def _check(principal: Principal, action: Action, urn: str | None, context: Keys) -> None:
     request = AccessRequest(action.name, urn, context, action.aliases)
     if not evaluate(principal.policies, request).allowed:
         raise forbidden(action.service, action.name)
