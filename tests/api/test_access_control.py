@@ -140,6 +140,43 @@ def test_a_tag_conditioned_policy_detaches_team_a_only(
     assert sdk.batch_detach(mine.ecs(), estate.volume, [estate.team_b]).status == "SUCCESS"
 
 
+def test_an_identity_policy_names_the_one_server_it_allows(
+    service: RunningService, root: IamClient, evs: sdk.EvsClient, estate: Estate
+) -> None:
+    """Version 5.0: the detach is allowed on one server's URN and on no other."""
+    a1, a2 = estate.team_a
+    urn = f"ecs:cn-north-4:{iam.domain_id(root)}:instance:{a1}"
+    statements = [
+        {"Effect": "Allow", "Action": ["ecs:cloudServers:detachVolume"], "Resource": [urn]}
+    ]
+    user = iam.user_with_policy(root, service.endpoint, service.project_id, statements, "5.0")
+    mine = user.credential
+    refused(lambda: batch_detach_request(mine, estate.volume, [a2]))
+    refused(lambda: batch_detach_request(mine, estate.volume, [a1, a2]))
+    assert sdk.batch_detach(mine.ecs(), estate.volume, [a1]).status == "SUCCESS"
+    assert attached_to(evs, estate.volume) == {a2, estate.team_b}
+
+
+def test_an_explicit_deny_in_another_group_wins(
+    service: RunningService, root: IamClient, evs: sdk.EvsClient, estate: Estate
+) -> None:
+    user = iam.user_with_policy(root, service.endpoint, service.project_id, iam.FULL_ACCESS)
+    mine = user.credential
+    deny = [
+        {
+            "Effect": "Deny",
+            "Action": ["ecs:cloudServers:detach*"],
+            "Condition": {"StringEquals": {"g:ResourceTag/team": ["b"]}},
+        }
+    ]
+    group = iam.create_group(root)
+    iam.add_to_group(root, group, user.id)
+    iam.grant(root, service.project_id, group, iam.create_policy(root, deny))
+    refused(lambda: batch_detach_request(mine, estate.volume, [estate.team_b]))
+    assert sdk.batch_detach(mine.ecs(), estate.volume, estate.team_a).status == "SUCCESS"
+    assert attached_to(evs, estate.volume) == {estate.team_b}
+
+
 def test_grants_and_revokes_take_effect_on_the_next_request(
     service: RunningService, root: IamClient
 ) -> None:

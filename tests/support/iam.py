@@ -92,10 +92,10 @@ def add_to_group(iam: IamClient, group_id: str, user_id: str) -> None:
     )
 
 
-def create_policy(iam: IamClient, statements: list[dict[str, Any]]) -> str:
-    """A custom policy (Version 1.1) from plain statement dicts; returns its role id."""
+def create_policy(iam: IamClient, statements: list[dict[str, Any]], version: str = "1.1") -> str:
+    """A custom policy from plain statement dicts; returns its role id."""
     policy = iam_model.ServicePolicy(
-        version="1.1",
+        version=version,
         statement=[
             iam_model.ServiceStatement(
                 action=s["Action"],
@@ -142,7 +142,11 @@ class IamUser:
 
 
 def user_with_policy(
-    iam: IamClient, endpoint: str, project_id: str, statements: list[dict[str, Any]]
+    iam: IamClient,
+    endpoint: str,
+    project_id: str,
+    statements: list[dict[str, Any]],
+    version: str = "1.1",
 ) -> IamUser:
     """A user with a password and a key, in a group of its own that holds a custom policy of
     these statements on the project."""
@@ -150,7 +154,7 @@ def user_with_policy(
     user = create_user(iam, password=password)
     group_id = create_group(iam)
     add_to_group(iam, group_id, user.id)
-    grant(iam, project_id, group_id, create_policy(iam, statements))
+    grant(iam, project_id, group_id, create_policy(iam, statements, version))
     ak, sk = create_key(iam, user.id)
     return IamUser(user.id, user.name, password, group_id, Credential(endpoint, ak, sk, project_id))
 
