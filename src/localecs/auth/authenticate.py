@@ -26,8 +26,7 @@ from localecs.domain import identity
 from localecs.domain.identity import LockState
 from localecs.domain.policies import Policy, PolicyError, parse_policy
 from localecs.errors import ApiError, authentication_failed, throttled
-from localecs.store.identity import IdentityRecords
-from localecs.store.tables import User
+from localecs.store.identity import IdentityRecords, UserRecord
 from localecs.store.uow import Database
 
 log = logging.getLogger("localecs.auth")
@@ -118,27 +117,25 @@ class Authenticator:
             raise authentication_failed("X-Sdk-Date is more than 15 minutes from server time")
         with self._db.read() as repo:
             records = IdentityRecords(repo)
-            found = records.key_with_user(auth.access_key)
+            found = records.key_record(auth.access_key)
             if found is not None:
-                key, user = found
-                lock = LockState(key.failures, key.locked_until)
-                sealed, scheme, active = key.secret_key, key.secret_scheme, key.status == "active"
-                caller = self._caller(records, user, project_id)
+                caller = self._caller(records, found.user, project_id)
         if found is None:
             # An unknown key costs and answers the same as a wrong signature.
             self._verify(auth, "", request)
             log.info("signature rejected for access key %s", auth.access_key)
             raise authentication_failed("verify aksk signature fail")
+        lock = LockState(found.failures, found.locked_until)
         if identity.is_locked(lock, now):
             raise authentication_failed("AK access failed to reach the limit,forbidden.")
-        secret = self._secret(auth.access_key, sealed, scheme)
+        secret = self._secret(auth.access_key, found.secret_key, found.secret_scheme)
         if secret is None:
             raise authentication_failed("verify aksk signature fail")
         if not self._verify(auth, secret, request):
             log.info("signature rejected for access key %s", auth.access_key)
             self._record_failure(auth.access_key)
             raise authentication_failed("verify aksk signature fail")
-        if not (active and caller.enabled):
+        if not (found.status == "active" and caller.enabled):
             raise authentication_failed("the access key is disabled")
         if lock.failures:
             self._reset_failures(auth.access_key)
@@ -199,21 +196,19 @@ class Authenticator:
         digest = token_digest(token)
         with self._db.read() as repo:
             records = IdentityRecords(repo)
-            found = records.token_with_user(digest)
+            found = records.token_record(digest)
             if found is not None:
-                record, user = found
-                stored_digest, scope = record.digest, record.project_id or ""
-                expires_at, issued_version = record.expires_at, record.credentials_version
+                scope = found.project_id or ""
                 # A token acts only on its own project: for any other, the caller's project is
                 # "" and the path's project check refuses the request.
-                caller = self._caller(records, user, scope if scope == project_id else None)
-        if found is None or not hmac.compare_digest(stored_digest, digest):
+                caller = self._caller(records, found.user, scope if scope == project_id else None)
+        if found is None or not hmac.compare_digest(found.digest, digest):
             raise authentication_failed("decrypt token fail")
         reason = identity.token_usable(
-            expires_at, issued_version, caller.version, self._clock.now()
+            found.expires_at, found.credentials_version, caller.version, self._clock.now()
         )
         if reason is not None:
-            raise authentication_failed(f"{reason}, expires_at: {_iso(expires_at)}")
+            raise authentication_failed(f"{reason}, expires_at: {_iso(found.expires_at)}")
         if not caller.enabled:
             raise authentication_failed("the user is disabled")
         if not self._limiter.allow("user:" + caller.user_id):
@@ -222,7 +217,9 @@ class Authenticator:
 
     # Callers
 
-    def _caller(self, records: IdentityRecords, user: User, project_id: str | None) -> _Caller:
+    def _caller(
+        self, records: IdentityRecords, user: UserRecord, project_id: str | None
+    ) -> _Caller:
         project = ""
         if project_id:
             account = self._project_accounts.get(project_id) or records.project_account(project_id)
@@ -245,7 +242,7 @@ class Authenticator:
         )
 
     def _policies_of(
-        self, records: IdentityRecords, user: User, project_id: str
+        self, records: IdentityRecords, user: UserRecord, project_id: str
     ) -> tuple[Policy, ...]:
         cache_key = (user.id, project_id, user.credentials_version)
         with self._lock:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from localecs.store.repository import Repository
 from localecs.store.tables import (
@@ -19,6 +21,76 @@ from localecs.store.tables import (
     Token,
     User,
 )
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """What authentication needs of a user, read as plain columns (no ORM objects to build on
+    the path every request takes)."""
+
+    id: str
+    name: str
+    account_id: str
+    is_root: bool
+    enabled: bool
+    credentials_version: int
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    secret_key: str
+    secret_scheme: str
+    status: str
+    failures: int
+    locked_until: datetime | None
+    user: UserRecord
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    digest: str
+    project_id: str | None
+    credentials_version: int
+    expires_at: datetime
+    user: UserRecord
+
+
+_USER_COLUMNS = (
+    User.id,
+    User.name,
+    User.account_id,
+    User.is_root,
+    User.enabled,
+    User.credentials_version,
+)
+
+
+# Built once: these run on every request, and building a statement costs more than running it.
+_KEY_RECORD = (
+    select(
+        AccessKey.secret_key,
+        AccessKey.secret_scheme,
+        AccessKey.status,
+        AccessKey.failures,
+        AccessKey.locked_until,
+        *_USER_COLUMNS,
+    )
+    .join(User, AccessKey.user_id == User.id)
+    .where(AccessKey.access_key == bindparam("access_key"))
+)
+_TOKEN_RECORD = (
+    select(
+        Token.digest, Token.project_id, Token.credentials_version, Token.expires_at, *_USER_COLUMNS
+    )
+    .join(User, Token.user_id == User.id)
+    .where(Token.digest == bindparam("digest"))
+)
+_PROJECT_ACCOUNT = select(Project.account_id).where(Project.id == bindparam("project_id"))
+
+
+def _user(row: Sequence[Any], start: int) -> UserRecord:
+    user_id, name, account_id, is_root, enabled, version = row[start : start + 6]
+    return UserRecord(user_id, name, account_id, is_root, enabled, version)
 
 
 class IdentityRecords:
@@ -47,7 +119,7 @@ class IdentityRecords:
         return self.session.scalars(query).all()
 
     def project_account(self, project_id: str) -> str | None:
-        return self.session.scalar(select(Project.account_id).filter_by(id=project_id))
+        return self.session.scalar(_PROJECT_ACCOUNT, {"project_id": project_id})
 
     # Users
 
@@ -85,6 +157,18 @@ class IdentityRecords:
         query = select(AccessKey, User).join(User, AccessKey.user_id == User.id)
         row = self.session.execute(query.where(AccessKey.access_key == access_key)).first()
         return None if row is None else (row[0], row[1])
+
+    def key_record(self, access_key: str) -> KeyRecord | None:
+        row = self.session.execute(_KEY_RECORD, {"access_key": access_key}).first()
+        if row is None:
+            return None
+        return KeyRecord(row[0], row[1], row[2], row[3], row[4], _user(row, 5))
+
+    def token_record(self, digest: str) -> TokenRecord | None:
+        row = self.session.execute(_TOKEN_RECORD, {"digest": digest}).first()
+        if row is None:
+            return None
+        return TokenRecord(row[0], row[1], row[2], row[3], _user(row, 4))
 
     def key(self, access_key: str, *, lock: bool = False) -> AccessKey | None:
         query = select(AccessKey).filter_by(access_key=access_key)
@@ -176,11 +260,6 @@ class IdentityRecords:
         return list(found.items())
 
     # Tokens
-
-    def token_with_user(self, digest: str) -> tuple[Token, User] | None:
-        query = select(Token, User).join(User, Token.user_id == User.id)
-        row = self.session.execute(query.where(Token.digest == digest)).first()
-        return None if row is None else (row[0], row[1])
 
     def purge_tokens(self, user_id: str, before: Any) -> None:
         self.session.execute(
