@@ -3,6 +3,7 @@ policies, grants, tokens, project look-ups, lockout and secrets that never show.
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkecs.v2 import EcsClient
 from huaweicloudsdkecs.v2 import model as ecs_model
+from huaweicloudsdkevs.v2 import model as evs_model
 from huaweicloudsdkiam.v3 import IamClient
 from huaweicloudsdkiam.v3 import model as iam_model
 
@@ -82,6 +84,33 @@ def test_sdk_without_project_id_finds_it_through_the_iam_endpoint(
     )
     ecs.list_servers_details(ecs_model.ListServersDetailsRequest(limit=1))
     assert credentials.project_id == service.project_id
+
+
+def test_sdk_finds_the_project_through_huaweicloud_sdk_iam_endpoint(
+    service: RunningService,
+) -> None:
+    """The same through the environment variable the SDK reads (in a process of its own, as
+    the variable is read process-wide)."""
+    script = (
+        "from huaweicloudsdkcore.auth.credentials import BasicCredentials\n"
+        "from huaweicloudsdkcore.region.region import Region\n"
+        "from huaweicloudsdkecs.v2 import EcsClient, ListServersDetailsRequest\n"
+        "import os, sys\n"
+        "credentials = BasicCredentials(sys.argv[1], sys.argv[2])\n"
+        "ecs = EcsClient.new_builder().with_credentials(credentials)"
+        ".with_region(Region('cn-north-4', os.environ['HUAWEICLOUD_SDK_IAM_ENDPOINT'])).build()\n"
+        "ecs.list_servers_details(ListServersDetailsRequest(limit=1))\n"
+        "print(credentials.project_id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, service.access_key, service.secret_key],
+        env={**os.environ, "HUAWEICLOUD_SDK_IAM_ENDPOINT": service.endpoint},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == service.project_id
 
 
 # --- Users, keys, groups, policies -------------------------------------------------------------
@@ -289,6 +318,18 @@ def test_a_password_token_works_on_ecs_and_evs_in_its_project(
     volumes = iam.with_token(service.endpoint, token, "GET", f"/v2/{p}/cloudvolumes/detail")
     assert volumes.status_code == 200 and "volumes" in volumes.json()
     signed_http.assert_request_id(volumes)
+    # Jobs of the project need no permission beyond the project (contract 9).
+    root_evs = sdk.evs_client(
+        service.endpoint, service.access_key, service.secret_key, service.project_id
+    )
+    option = evs_model.CreateVolumeOption(
+        availability_zone="cn-north-4a", volume_type="SSD", size=10
+    )
+    created = root_evs.create_volume(
+        evs_model.CreateVolumeRequest(body=evs_model.CreateVolumeRequestBody(volume=option))
+    )
+    job = iam.with_token(service.endpoint, token, "GET", f"/v1/{p}/jobs/{created.job_id}")
+    assert job.status_code == 200 and job.json()["job_id"] == created.job_id
 
     # Another project in the path: refused like any cross-project call, revealing nothing.
     other = secrets.token_hex(16)
