@@ -13,6 +13,7 @@ import uvicorn
 
 from localecs.bootstrap import Credential
 from localecs.config import DEFAULT_DATA_DIR, DEFAULT_PORT, BootstrapCredential, Settings
+from localecs.control import commands as control_commands
 from localecs.drivers.loading import DriverLoadError
 from localecs.runtime import build, database_url
 from localecs.store import schema
@@ -52,6 +53,15 @@ def main() -> None:
     help="Seconds each simulated data-plane operation takes (0 for instant).",
 )
 @click.option(
+    "--latency-profile",
+    default="default",
+    type=click.Choice(["instant", "default", "realistic", "manual"]),
+    envvar="LOCALECS_LATENCY_PROFILE",
+    show_default=True,
+    help="How long tasks take: default (--driver-latency per step), instant, realistic, or "
+    "manual (each task waits to be released; docs/faults-and-time.md).",
+)
+@click.option(
     "--driver",
     default="simulated",
     envvar="LOCALECS_DRIVER",
@@ -89,6 +99,7 @@ def serve(
     data_dir: Path,
     database_url: str | None,
     driver_latency: float,
+    latency_profile: str,
     driver: str,
     workers: int,
     lease_seconds: float,
@@ -103,6 +114,7 @@ def serve(
         data_dir=data_dir,
         database_url=database_url,
         driver_latency=driver_latency,
+        latency_profile=latency_profile,
         driver=driver,
         workers=workers,
         lease_seconds=lease_seconds,
@@ -147,6 +159,10 @@ def upgrade(data_dir: Path, database_url: str | None) -> None:
     schema.upgrade(engine)
     click.echo(f"schema at revision {schema.current_revision(engine)}")
     engine.dispose()
+
+
+main.add_command(control_commands.faults)
+main.add_command(control_commands.control)
 
 
 def _url(data_dir: Path, database_url: str | None) -> str:

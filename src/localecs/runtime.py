@@ -12,7 +12,9 @@ from localecs.auth.authenticate import Authenticator
 from localecs.bootstrap import Credential, ensure_credential
 from localecs.clock import Clock, SystemClock
 from localecs.config import Settings
+from localecs.domain.latency import LatencySetting, parse_profile
 from localecs.drivers.loading import load_driver
+from localecs.engine.control import StepLatency, TaskControl
 from localecs.engine.handlers import TaskContext
 from localecs.engine.worker import WorkerPool, WorkerSettings
 from localecs.services.context import Context
@@ -53,9 +55,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     schema.upgrade(engine)
     db = Database(engine)
     credential = ensure_credential(db, clock, settings.bootstrap, settings.region)
+    latency = LatencySetting(parse_profile(settings.latency_profile))
     workers = None
     if settings.workers > 0:
-        driver = load_driver(settings.driver, engine, settings.driver_latency)
+        steps = StepLatency(settings.driver_latency)
+        driver = load_driver(settings.driver, engine, steps)
         workers = WorkerPool(
             db,
             TaskContext(db, driver),
@@ -66,8 +70,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
                 poll_seconds=settings.poll_seconds,
                 retention_seconds=settings.job_retention_seconds,
             ),
+            TaskControl(db, clock, latency, steps),
         )
     wake = workers.wake if workers is not None else (lambda: None)
-    context = Context(db, clock, wake)
+    context = Context(db, clock, wake, latency)
     app = create_app(context, Authenticator(db, clock), settings.max_body_bytes)
     return Runtime(settings, engine, db, credential, workers, app)

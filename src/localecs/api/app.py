@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from localecs import __version__
 from localecs.api import errors
 from localecs.api.middleware import RequestContextMiddleware
-from localecs.api.routes import attachments, jobs, servers, volumes
+from localecs.api.routes import attachments, control, jobs, servers, volumes
 from localecs.auth.authenticate import Authenticator
 from localecs.services.context import Context
 
@@ -28,6 +28,7 @@ def create_app(context: Context, authenticator: Authenticator, max_body_bytes: i
     app.include_router(servers.router)
     app.include_router(volumes.router)
     app.include_router(jobs.router)
+    app.include_router(control.router)
 
     @app.get("/_localecs/health", include_in_schema=False)
     def health() -> JSONResponse:

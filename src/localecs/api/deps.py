@@ -10,8 +10,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from localecs.api.errors import parse_json
+from localecs.api.operations import operation_of
 from localecs.auth.authenticate import Authenticator, Principal, SignedRequest
-from localecs.errors import Service, project_mismatch
+from localecs.domain.faults import Action, Target
+from localecs.errors import ApiError, ErrorFormat, Service, project_mismatch
+from localecs.services import faults
 from localecs.services.context import Context
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,9 +50,40 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
         header_project = signed.headers.get("x-project-id", path_project)
         if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
+        await run_in_threadpool(_meet_http_fault, request, signed.body, principal)
         return principal
 
     return dependency
+
+
+def _meet_http_fault(request: Request, body: bytes, principal: Principal) -> None:
+    """An injected `http` fault answers the call before anything is looked up or changed."""
+    context: Context = request.app.state.context
+
+    def describe() -> Target:
+        return Target(
+            frozenset(filter(None, [operation_of(request, body)])),
+            principal.project_id,
+            request.path_params.get("server_id"),
+            request.path_params.get("volume_id"),
+        )
+
+    fired = faults.meet(context.db, describe, lambda action: action is Action.HTTP)
+    if fired is not None:
+        spec = fired.spec
+        assert spec.status is not None and spec.error_code is not None
+        style = ErrorFormat.GATEWAY if spec.error_code.startswith("APIG.") else ErrorFormat.SERVICE
+        raise ApiError(spec.status, spec.error_code, spec.error_msg or "Injected fault.", style)
+
+
+async def root(request: Request) -> Principal:
+    """The control API (/_localecs/...) is signed like any call, and only for the root."""
+    authenticator: Authenticator = request.app.state.authenticator
+    signed = _signed_request(request, await request.body())
+    principal = await run_in_threadpool(authenticator.authenticate, signed)
+    if not principal.is_root:
+        raise ApiError(403, "Pdp.0001", "Policy doesn't allow localecs:control:* to be performed.")
+    return principal
 
 
 def json_body(model: type[M], service: Service) -> Callable[[Request], Awaitable[M]]:

@@ -21,6 +21,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 class Principal:
     access_key: str
     project_id: str
+    # The account's root credential: may use the control API (/_localecs/...).
+    is_root: bool = True
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from localecs.clock import Clock
+from localecs.domain.latency import LatencySetting
 from localecs.store.uow import Database
 
 
@@ -15,3 +16,5 @@ class Context:
     clock: Clock
     # Called after a transaction that submitted work has committed.
     wake_workers: Callable[[], None]
+    # The latency profile this process started with (`serve --latency-profile`).
+    latency: LatencySetting = field(default_factory=LatencySetting)
