@@ -82,7 +82,9 @@ def parse_setting(data: Mapping[str, Any]) -> LatencySetting:
     if unknown:
         raise invalid(f"Invalid parameter {sorted(unknown)[0]}: unknown field.")
     profile = parse_profile(data.get("profile", Profile.DEFAULT.value))
-    operations = data.get("operations") or {}
+    operations = data.get("operations")
+    if operations is None:
+        operations = {}
     if not isinstance(operations, Mapping):
         raise invalid("Invalid parameter operations: an object is required.")
     parsed: dict[str, Delay] = {}

@@ -79,7 +79,7 @@ def project_rows(repo: Repository, project_id: str) -> dict[str, list[Any]]:
         repo.session.scalars(
             select(Attachment)
             .where(Attachment.server_id.in_(server_ids))
-            .order_by(Attachment.server_id, Attachment.device)
+            .order_by(Attachment.attached_at, Attachment.server_id, Attachment.device)
         )
     )
     jobs = list(
