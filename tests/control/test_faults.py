@@ -11,6 +11,7 @@ from huaweicloudsdkcore.exceptions.exceptions import (
     ServerResponseException,
 )
 from huaweicloudsdkecs.v2 import model as ecs_model
+from huaweicloudsdkevs.v2 import model as evs_model
 
 from localecs.testing import ControlError
 from tests.control.conftest import Controlled
@@ -221,7 +222,7 @@ def test_an_http_fault_on_show_job_lets_the_job_itself_run(controlled: Controlle
     c = controlled
     volume_id = sdk.create_volume(c.evs, name=sdk.unique("j"))
     c.cloud.faults.add(action="http", operation="showJob", status=503, times=2)
-    response = c.evs.delete_volume(sdk.evs_model.DeleteVolumeRequest(volume_id=volume_id))
+    response = c.evs.delete_volume(evs_model.DeleteVolumeRequest(volume_id=volume_id))
     for _ in range(2):
         with pytest.raises(ServerResponseException):
             sdk.wait_job(c.evs, response.job_id)

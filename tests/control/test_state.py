@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,11 @@ def test_a_bad_import_is_refused_and_changes_nothing(controlled: Controlled, cas
 
 def test_import_and_export_of_an_unknown_project_are_404(controlled: Controlled) -> None:
     c = controlled
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: c.cloud.export("0" * 32),
         lambda: c.cloud.import_(c.cloud.export(), "0" * 32),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ControlError) as raised:
             call()
         assert (raised.value.status, raised.value.code) == (404, "LocalEcs.0404")
@@ -166,7 +168,7 @@ def test_a_bad_fault_is_refused(controlled: Controlled, body: Any) -> None:
 
 def test_other_bad_control_calls(controlled: Controlled) -> None:
     service = controlled.service
-    cases = [
+    cases: list[tuple[str, str, Any, int, str]] = [
         ("POST", "/_localecs/faults", b"{not json", 400, "LocalEcs.0005"),
         ("GET", "/_localecs/faults/nope", None, 404, "LocalEcs.0404"),
         ("DELETE", "/_localecs/faults/nope", None, 404, "LocalEcs.0404"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from huaweicloudsdkecs.v2 import model as ecs_model
+from huaweicloudsdkevs.v2 import model as evs_model
 
 from localecs.testing import ControlError, LocalEcs
 from tests.conftest import new_credentials, start_service, stop_service
@@ -121,9 +122,9 @@ def test_the_latency_profile_can_be_changed_at_run_time(controlled: Controlled) 
         "operations": {"createVolume": {"distribution": "fixed", "seconds": 1.2}},
     }
     response = c.evs.create_volume(
-        sdk.evs_model.CreateVolumeRequest(
-            body=sdk.evs_model.CreateVolumeRequestBody(
-                volume=sdk.evs_model.CreateVolumeOption(
+        evs_model.CreateVolumeRequest(
+            body=evs_model.CreateVolumeRequestBody(
+                volume=evs_model.CreateVolumeOption(
                     availability_zone="cn-north-4a", volume_type="SSD", size=10
                 )
             )
@@ -183,13 +184,13 @@ def test_serve_latency_profile_selects_the_profile_at_start(realistic: LocalEcs)
     # A realistic create takes seconds: it is still in flight when first polled.
     evs = realistic.evs_client()
     response = evs.create_volume(
-        sdk.evs_model.CreateVolumeRequest(
-            body=sdk.evs_model.CreateVolumeRequestBody(
-                volume=sdk.evs_model.CreateVolumeOption(
+        evs_model.CreateVolumeRequest(
+            body=evs_model.CreateVolumeRequestBody(
+                volume=evs_model.CreateVolumeOption(
                     availability_zone="cn-north-4a", volume_type="SSD", size=10
                 )
             )
         )
     )
-    job = evs.show_job(sdk.evs_model.ShowJobRequest(job_id=response.job_id))
+    job = evs.show_job(evs_model.ShowJobRequest(job_id=response.job_id))
     assert job.status in ("INIT", "RUNNING")
