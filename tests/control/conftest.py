@@ -12,8 +12,6 @@ from localecs.testing import LocalEcs
 from tests.conftest import RunningService, new_credentials, start_service, stop_service
 from tests.support import postgres, sdk
 
-pytest_plugins = ["pytester"]
-
 
 @dataclass(frozen=True)
 class Controlled:
