@@ -4,13 +4,16 @@ by pytester in a subprocess, with nothing but the installed package's entry poin
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pytest_plugin" / "test_retry_loop.py"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "pytest_plugin" / "test_retry_loop.py"
+GUIDE = ROOT / "docs" / "testing-with-localecs.md"
 
 
 def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
@@ -36,6 +39,15 @@ def test_the_documented_example_suite_passes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=300)
 
     result.assert_outcomes(passed=4)
+
+
+def test_the_guide_s_complete_example_passes(pytester: pytest.Pytester) -> None:
+    [example] = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.DOTALL)[:1]
+    pytester.makepyfile(test_guide=example)
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=300)
+
+    result.assert_outcomes(passed=3)
 
 
 def test_a_failing_user_test_is_reported_as_a_failure(pytester: pytest.Pytester) -> None:
