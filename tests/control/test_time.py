@@ -194,3 +194,20 @@ def test_serve_latency_profile_selects_the_profile_at_start(realistic: LocalEcs)
     )
     job = evs.show_job(evs_model.ShowJobRequest(job_id=response.job_id))
     assert job.status in ("INIT", "RUNNING")
+
+
+def test_a_reset_while_tasks_are_held_leaves_a_working_service(controlled: Controlled) -> None:
+    c = controlled
+    volume_id, servers = _shared_on(c, 2)
+    c.cloud.latency("manual")
+    job_id = _batch_detach(c, volume_id, servers)
+    c.cloud.release(job_id=job_id)
+    c.cloud.wait_held(count=2, hold="run")
+
+    c.cloud.reset()
+
+    assert c.cloud.holds() == []
+    assert c.cloud.latency()["profile"] == "default"
+    # The workers that held the tasks let them go; new work runs normally.
+    volume_id, servers = _shared_on(c, 2)
+    assert sdk.batch_detach(c.ecs, volume_id, servers).status == "SUCCESS"
