@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from huaweicloudsdkcore.exceptions.exceptions import ServerResponseException
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
 
@@ -252,3 +253,58 @@ def test_the_faults_command_adds_lists_and_clears(controlled: Controlled) -> Non
     assert refused.returncode == 1
     assert "400 LocalEcs.0005" in refused.stderr
     assert service.secret_key not in refused.stderr
+
+
+def test_the_control_command_exports_resets_imports_and_releases(
+    controlled: Controlled, tmp_path: Path
+) -> None:
+    c = controlled
+    service = c.service
+    env = {
+        **os.environ,
+        "LOCALECS_ENDPOINT": service.endpoint,
+        "LOCALECS_ACCESS_KEY": service.access_key,
+        "LOCALECS_SECRET_KEY": service.secret_key,
+    }
+
+    def localecs(*args: str) -> Any:
+        result = subprocess.run(
+            [sys.executable, "-m", "localecs", "control", *args],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+    [server] = sdk.create_servers(c.ecs, count=1, name=sdk.unique("cli"))
+    saved = tmp_path / "state.json"
+    saved.write_text(json.dumps(localecs("export", service.project_id)))
+    assert localecs("reset") == {"status": "reset"}
+    assert _listings(c)["servers"] == []
+    assert localecs("import", service.project_id, str(saved))["imported"]["servers"] == 1
+    assert sdk.show_server(c.ecs, server).status == "ACTIVE"
+
+    assert localecs("latency", "manual")["profile"] == "manual"
+    job_id = c.ecs.batch_stop_servers(
+        ecs_model.BatchStopServersRequest(
+            body=ecs_model.BatchStopServersRequestBody(
+                ecs_model.BatchStopServersOption(servers=[ecs_model.ServerId(id=server)])
+            )
+        )
+    ).job_id
+    [held] = localecs("holds")["held"]
+    assert (held["job_id"], held["hold"], held["job_type"]) == (job_id, "start", "stopServer")
+    assert len(localecs("release", "--job-id", job_id)["released"]) == 1
+    c.cloud.wait_held(job_id=job_id, hold="run")
+    assert len(localecs("release", "--operation", "batchStopServers")["released"]) == 1
+    assert sdk.wait_job(c.ecs, job_id).status == "SUCCESS"
+    assert sdk.show_server(c.ecs, server).status == "SHUTOFF"
+
+
+def test_http_faults_tell_start_from_stop_on_their_shared_path(controlled: Controlled) -> None:
+    c = controlled
+    [server] = sdk.create_servers(c.ecs, count=1, name=sdk.unique("pw"))
+    c.cloud.faults.add(action="http", operation="batchStartServers", status=503)
+    assert sdk.stop_servers(c.ecs, [server]).status == "SUCCESS"
+    with pytest.raises(ServerResponseException) as raised:
+        sdk.start_servers(c.ecs, [server])
+    assert raised.value.error_code == "Common.1503"
+    assert sdk.show_server(c.ecs, server).status == "SHUTOFF"
