@@ -10,11 +10,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from localecs.api.errors import parse_json
-from localecs.api.operations import operation_of
+from localecs.api.http_faults import meet_http_fault
 from localecs.auth.authenticate import Authenticator, Principal, SignedRequest
-from localecs.domain.faults import Action, Target
-from localecs.errors import ApiError, ErrorFormat, Service, project_mismatch
-from localecs.services import faults
+from localecs.errors import ApiError, Service, project_mismatch
 from localecs.services.context import Context
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,30 +48,10 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
         header_project = signed.headers.get("x-project-id", path_project)
         if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
-        await run_in_threadpool(_meet_http_fault, request, signed.body, principal)
+        await run_in_threadpool(meet_http_fault, request, signed.body, principal)
         return principal
 
     return dependency
-
-
-def _meet_http_fault(request: Request, body: bytes, principal: Principal) -> None:
-    """An injected `http` fault answers the call before anything is looked up or changed."""
-    context: Context = request.app.state.context
-
-    def describe() -> Target:
-        return Target(
-            frozenset(filter(None, [operation_of(request, body)])),
-            principal.project_id,
-            request.path_params.get("server_id"),
-            request.path_params.get("volume_id"),
-        )
-
-    fired = faults.meet(context.db, describe, lambda action: action is Action.HTTP)
-    if fired is not None:
-        spec = fired.spec
-        assert spec.status is not None and spec.error_code is not None
-        style = ErrorFormat.GATEWAY if spec.error_code.startswith("APIG.") else ErrorFormat.SERVICE
-        raise ApiError(spec.status, spec.error_code, spec.error_msg or "Injected fault.", style)
 
 
 async def root(request: Request) -> Principal:

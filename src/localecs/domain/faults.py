@@ -11,7 +11,7 @@ import hashlib
 import math
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -126,7 +126,6 @@ class FaultSpec:
     times: int | None = None
     probability: float | None = None
     seed: int = 0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def matches(self, target: Target) -> bool:
         return (

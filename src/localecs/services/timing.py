@@ -9,13 +9,13 @@ So a test sees INIT, releases, sees RUNNING (and the disk ``detaching``), releas
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from localecs.domain.faults import Target, invalid, task_operations
 from localecs.domain.jobs import JobStatus
-from localecs.domain.latency import LatencySetting, Profile, parse_setting
+from localecs.domain.latency import LatencySetting, parse_setting
 from localecs.store import control
 from localecs.store.repository import Repository
 from localecs.store.tables import Job
@@ -146,7 +146,3 @@ def release(db: Database, default: LatencySetting, wanted: ReleaseFilter) -> lis
             assert gate is not None
             gate.released += 1
         return chosen
-
-
-def profile_names() -> Sequence[str]:
-    return [p.value for p in Profile]
