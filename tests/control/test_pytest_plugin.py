@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.control.conftest import Controlled
+from tests.support import sdk
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pytest_plugin" / "test_retry_loop.py"
 GUIDE = ROOT / "docs" / "testing-with-localecs.md"
@@ -65,3 +68,30 @@ def test_a_failing_user_test_is_reported_as_a_failure(pytester: pytest.Pytester)
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*no servers*"])
+
+
+def test_the_plugin_can_drive_a_service_you_run_yourself(
+    pytester: pytest.Pytester, controlled: Controlled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = controlled.service
+    sdk.create_servers(controlled.ecs, count=1, name="before-the-suite")
+    monkeypatch.setenv("LOCALECS_ACCESS_KEY", service.access_key)
+    monkeypatch.setenv("LOCALECS_SECRET_KEY", service.secret_key)
+    monkeypatch.setenv("LOCALECS_PROJECT_ID", service.project_id)
+    pytester.makepyfile(
+        """
+        from huaweicloudsdkecs.v2 import model
+
+        def test_starts_empty_and_leaves_a_fault(localecs, localecs_ecs):
+            listing = localecs_ecs.list_servers_details(model.ListServersDetailsRequest())
+            assert listing.servers == []
+            localecs.faults.add(action="hang", id="left-by-the-suite")
+        """
+    )
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-q", "--localecs-endpoint", service.endpoint, timeout=300
+    )
+
+    result.assert_outcomes(passed=1)
+    assert [f["id"] for f in controlled.cloud.faults.list()] == ["left-by-the-suite"]
