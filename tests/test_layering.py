@@ -23,6 +23,19 @@ FORBIDDEN = {
     "localecs.store": ("localecs.api", "localecs.services", "localecs.engine", "fastapi"),
     "localecs.services": ("localecs.api", "localecs.engine", "fastapi", "starlette"),
     "localecs.engine": ("localecs.api", "fastapi", "starlette"),
+    # Clients of the control API, used by users' test suites: HTTP only, never the internals.
+    "localecs.control": (
+        "localecs.store", "localecs.services", "localecs.engine", "localecs.api",
+        "localecs.drivers", "sqlalchemy", "fastapi", "starlette",
+    ),
+    "localecs.testing": (
+        "localecs.store", "localecs.services", "localecs.engine", "localecs.api",
+        "localecs.drivers", "sqlalchemy", "fastapi", "starlette",
+    ),
+    "localecs.pytest_plugin": (
+        "localecs.store", "localecs.services", "localecs.engine", "localecs.api",
+        "localecs.drivers", "sqlalchemy", "fastapi", "starlette",
+    ),
     "localecs.api": (
         "localecs.engine", "localecs.store.repository", "localecs.store.uow",
         "localecs.store.queue", "localecs.store.database", "localecs.drivers",

@@ -22,6 +22,7 @@ from localecs.config import (
     IdentitySettings,
     Settings,
 )
+from localecs.control import commands as control_commands
 from localecs.drivers.loading import DriverLoadError
 from localecs.runtime import build, database_url, identity_service
 from localecs.store import schema
@@ -62,6 +63,15 @@ def main() -> None:
     help="Seconds each simulated data-plane operation takes (0 for instant).",
 )
 @click.option(
+    "--latency-profile",
+    default="default",
+    type=click.Choice(["instant", "default", "realistic", "manual"]),
+    envvar="LOCALECS_LATENCY_PROFILE",
+    show_default=True,
+    help="How long tasks take: default (--driver-latency per step), instant, realistic, or "
+    "manual (each task waits to be released; docs/faults-and-time.md).",
+)
+@click.option(
     "--driver",
     default="simulated",
     envvar="LOCALECS_DRIVER",
@@ -100,6 +110,7 @@ def serve(
     data_dir: Path,
     database_url: str | None,
     driver_latency: float,
+    latency_profile: str,
     driver: str,
     workers: int,
     lease_seconds: float,
@@ -115,6 +126,7 @@ def serve(
         data_dir=data_dir,
         database_url=database_url,
         driver_latency=driver_latency,
+        latency_profile=latency_profile,
         driver=driver,
         workers=workers,
         lease_seconds=lease_seconds,
@@ -184,6 +196,10 @@ def upgrade(data_dir: Path, database_url: str | None) -> None:
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
+
+
+main.add_command(control_commands.faults)
+main.add_command(control_commands.control)
 
 
 def _url(data_dir: Path, database_url: str | None) -> str:

@@ -41,6 +41,7 @@ class Settings:
     database_url: str | None = None
     driver: str = "simulated"
     driver_latency: float = 0.3
+    latency_profile: str = "default"
     workers: int = 4
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0

@@ -15,7 +15,9 @@ from localecs.auth.ratelimit import RateLimiter
 from localecs.bootstrap import Credential, ensure_credential
 from localecs.clock import Clock, SystemClock
 from localecs.config import Settings
+from localecs.domain.latency import LatencySetting, parse_profile
 from localecs.drivers.loading import load_driver
+from localecs.engine.control import StepLatency, TaskControl
 from localecs.engine.handlers import TaskContext
 from localecs.engine.worker import WorkerPool, WorkerSettings
 from localecs.services.context import Context
@@ -68,9 +70,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     db = Database(engine)
     identity = identity_service(settings, db, clock)
     credential = ensure_credential(identity, settings.bootstrap, settings.region)
+    latency = LatencySetting(parse_profile(settings.latency_profile))
     workers = None
     if settings.workers > 0:
-        driver = load_driver(settings.driver, engine, settings.driver_latency)
+        steps = StepLatency(settings.driver_latency)
+        driver = load_driver(settings.driver, engine, steps)
         workers = WorkerPool(
             db,
             TaskContext(db, driver),
@@ -81,9 +85,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
                 poll_seconds=settings.poll_seconds,
                 retention_seconds=settings.job_retention_seconds,
             ),
+            TaskControl(db, clock, latency, steps),
         )
     wake = workers.wake if workers is not None else (lambda: None)
-    context = Context(db, clock, wake, settings.region)
+    context = Context(db, clock, wake, region=settings.region, latency=latency)
     limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
     authenticator = Authenticator(db, clock, identity.box, limiter)
     app = create_app(context, authenticator, settings.max_body_bytes, identity)

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 from localecs import __version__
 from localecs.api import errors
 from localecs.api.middleware import RequestContextMiddleware
-from localecs.api.routes import attachments, iam, jobs, server_tags, servers, volumes
+from localecs.api.routes import attachments, control, iam, jobs, server_tags, servers, volumes
 from localecs.auth.authenticate import Authenticator
 from localecs.services.context import Context
 from localecs.services.identity import IdentityService
@@ -37,6 +37,7 @@ def create_app(
     app.include_router(volumes.router)
     app.include_router(jobs.router)
     app.include_router(iam.router)
+    app.include_router(control.router)
 
     @app.get("/_localecs/health", include_in_schema=False)
     def health() -> JSONResponse:

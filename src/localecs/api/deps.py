@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from localecs.api.errors import parse_json
+from localecs.api.http_faults import meet_http_fault
 from localecs.auth.authenticate import Authenticator, Principal, SignedRequest
 from localecs.domain.identity import forbidden as identity_forbidden
-from localecs.errors import Service, project_mismatch
+from localecs.errors import ApiError, Service, project_mismatch
 from localecs.services.context import Context
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,6 +49,7 @@ def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Pr
         header_project = signed.headers.get("x-project-id", path_project)
         if path_project != principal.project_id or header_project != path_project:
             raise project_mismatch(mismatch_service)
+        await run_in_threadpool(meet_http_fault, request, signed.body, principal)
         # Routes read it back through PrincipalDep to authorize the operation.
         request.state.principal = principal
         return principal
@@ -68,6 +70,16 @@ async def iam_caller(request: Request) -> Principal:
 
 
 IamCallerDep = Annotated[Principal, Depends(iam_caller)]
+
+
+async def root(request: Request) -> Principal:
+    """The control API (/_localecs/...) is signed like any call, and only for the root."""
+    authenticator: Authenticator = request.app.state.authenticator
+    signed = _signed_request(request, await request.body())
+    principal = await run_in_threadpool(authenticator.authenticate, signed)
+    if not principal.is_root:
+        raise ApiError(403, "Pdp.0001", "Policy doesn't allow localecs:control:* to be performed.")
+    return principal
 
 
 def json_body(model: type[M], service: Service) -> Callable[[Request], Awaitable[M]]:

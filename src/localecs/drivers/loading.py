@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -16,7 +17,7 @@ class DriverLoadError(Exception):
     pass
 
 
-def load_driver(spec: str, engine: Engine, latency: float) -> Driver:
+def load_driver(spec: str, engine: Engine, latency: float | Callable[[], float]) -> Driver:
     """`simulated`, or `package.module:factory` where `factory()` returns a Driver.
 
     A factory takes no arguments: a real data plane reads its own configuration (endpoints,

@@ -9,6 +9,7 @@ that RUNNING jobs and ``detaching`` disks are observable.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine, String, delete, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,7 +40,8 @@ class SimPower(Base):
 
 
 class SimulatedDriver:
-    def __init__(self, engine: Engine, latency: float = 0.3) -> None:
+    def __init__(self, engine: Engine, latency: float | Callable[[], float] = 0.3) -> None:
+        """`latency`: seconds per step, or a function giving them (the latency profile's)."""
         self._engine = engine.execution_options(**WRITE_TRANSACTION)
         self.latency = latency
 
@@ -99,5 +101,6 @@ class SimulatedDriver:
             return found is not None
 
     def _wait(self) -> None:
-        if self.latency > 0:
-            time.sleep(self.latency)
+        seconds = self.latency() if callable(self.latency) else self.latency
+        if seconds > 0:
+            time.sleep(seconds)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from localecs.clock import Clock
 from localecs.drivers.base import DriverError
+from localecs.engine.control import Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
 from localecs.store import queue
@@ -38,9 +39,15 @@ class WorkerSettings:
 
 class WorkerPool:
     def __init__(
-        self, db: Database, ctx: TaskContext, clock: Clock, settings: WorkerSettings
+        self,
+        db: Database,
+        ctx: TaskContext,
+        clock: Clock,
+        settings: WorkerSettings,
+        control: TaskControl | None = None,
     ) -> None:
         self._db = db
+        self._control = control
         self._ctx = ctx
         self._clock = clock
         self._settings = settings
@@ -104,7 +111,10 @@ class WorkerPool:
     def _claim(self, worker_id: str) -> Job | None:
         try:
             with self._db.write() as repo:
-                task = queue.claim_task(repo, worker_id, self._clock, self.lease)
+                if self._control is not None:
+                    task = self._control.claim(repo, worker_id, self.lease)
+                else:
+                    task = queue.claim_task(repo, worker_id, self._clock, self.lease)
         except IntegrityError:
             # Another process started a task on the same server between our read and write.
             return None
@@ -119,7 +129,12 @@ class WorkerPool:
         try:
             try:
                 handler = HANDLERS[task.job_type]
+                if self._control is not None:
+                    self._control.before_execute(task, worker_id, self._stopping)
                 handler.execute(self._ctx, task)
+            except Interrupted:
+                log.info("task %s left to its lease (held, reset or stopping)", task.id)
+                return
             except (TaskFailed, DriverError) as failure:
                 self._record_failure(worker_id, task, failure.code, failure.reason)
                 return

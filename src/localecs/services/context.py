@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from localecs.clock import Clock
+from localecs.domain.latency import LatencySetting
 from localecs.store.uow import Database
 
 
@@ -18,3 +19,5 @@ class Context:
     # The region resource URNs name (ecs:<region>:<account>:instance:<id>) and
     # g:RequestedRegion holds.
     region: str = "cn-north-4"
+    # The latency profile this process started with (`serve --latency-profile`).
+    latency: LatencySetting = field(default_factory=LatencySetting)

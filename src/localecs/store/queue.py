@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from localecs.clock import Clock
@@ -27,9 +27,18 @@ class LeaseLost(Exception):
     """Another worker owns this task now (our lease expired); our outcome must be dropped."""
 
 
-def claim_task(repo: Repository, worker_id: str, clock: Clock, lease: timedelta) -> Job | None:
-    """Takes the next runnable task, or None. Call inside a write transaction."""
-    task = _expired_task(repo, clock.now()) or _next_task(repo)
+def claim_task(
+    repo: Repository,
+    worker_id: str,
+    clock: Clock,
+    lease: timedelta,
+    gate: ColumnElement[bool] | None = None,
+) -> Job | None:
+    """Takes the next runnable task, or None. Call inside a write transaction.
+
+    `gate` is an extra condition a waiting task must meet (manual mode: released by a test).
+    """
+    task = _expired_task(repo, clock.now()) or _next_task(repo, gate)
     if task is None:
         return None
     # Read the clock only now: the query above saw the previous task on this server committed,
@@ -61,7 +70,7 @@ def _expired_task(repo: Repository, now: datetime) -> Job | None:
     return repo.session.scalars(query).first()
 
 
-def _next_task(repo: Repository) -> Job | None:
+def _next_task(repo: Repository, gate: ColumnElement[bool] | None = None) -> Job | None:
     """The oldest waiting task whose server has nothing running and nothing queued before it."""
     other = aliased(Job)
     blocked = exists().where(
@@ -75,6 +84,7 @@ def _next_task(repo: Repository) -> Job | None:
             Job.is_task.is_(True),
             Job.status == _INIT,
             or_(Job.lock_key.is_(None), ~blocked),
+            *([gate] if gate is not None else []),
         )
         .order_by(Job.seq)
         .limit(1)

@@ -310,3 +310,43 @@ class ClientToken(Base):
     request_digest: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+# Control of time and failure (docs/faults-and-time.md). Kept in the database so that every
+# API and worker process sees the same faults, holds and latency profile.
+
+
+class Fault(Base):
+    """An injected failure. ``matches`` counts the calls or tasks it matched, so that a
+    probability decision is a pure function of (seed, id, match number) in every process."""
+
+    __tablename__ = "faults"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    applied: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp())
+
+
+class TaskGate(Base):
+    """How many times a test released a task (manual mode, hang faults), and the hold the
+    task now waits at, if any: it is held while ``waiting_for`` exceeds ``released``."""
+
+    __tablename__ = "task_gates"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    released: Mapped[int] = mapped_column(Integer, default=0)
+    waiting_for: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ControlSetting(Base):
+    """A setting changed at run time through the control API (the latency profile)."""
+
+    __tablename__ = "control_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()

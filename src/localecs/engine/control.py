@@ -1,0 +1,123 @@
+"""What tests control in the engine: holds, faults and latency, around each task's execution.
+
+The worker calls `claim` instead of claiming directly, and `before_execute` just before a task
+reaches the data plane. Everything comes from the database, so every worker process obeys the
+same faults, holds and profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import timedelta
+
+from localecs.clock import Clock
+from localecs.domain.faults import Action, Target, delay_seconds, task_operations
+from localecs.domain.latency import LatencySetting
+from localecs.engine.handlers import TaskFailed
+from localecs.services import faults, timing
+from localecs.store import control, queue
+from localecs.store.repository import Repository
+from localecs.store.tables import Job
+from localecs.store.uow import Database
+
+log = logging.getLogger("localecs.control")
+
+HOLD_POLL_SECONDS = 0.05
+
+
+class Interrupted(Exception):
+    """The task cannot go on in this process (it is stopping, or the task was reset or taken
+    over): it is left as it is, for its lease to expire."""
+
+
+class StepLatency:
+    """The simulated driver's seconds per data-plane step for the task this thread runs:
+    `--driver-latency` under the `default` profile, none under the others (they wait per task)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._local = threading.local()
+
+    def __call__(self) -> float:
+        value: float = getattr(self._local, "seconds", self.seconds)
+        return value
+
+    def set(self, use_driver_latency: bool) -> None:
+        self._local.seconds = self.seconds if use_driver_latency else 0.0
+
+
+class TaskControl:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        latency: LatencySetting,
+        steps: StepLatency | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._latency = latency
+        self._steps = steps
+
+    def claim(self, repo: Repository, worker_id: str, lease: timedelta) -> Job | None:
+        """Claims the next task, in the caller's write transaction. In manual mode only a task
+        released once may be claimed, and its claim sets the hold it waits at while RUNNING, so
+        that RUNNING is never observed before that hold is in place."""
+        manual = timing.latency_setting(repo, self._latency).manual
+        gate = control.released_once() if manual else None
+        task = queue.claim_task(repo, worker_id, self._clock, lease, gate)
+        if task is not None and manual:
+            row = control.gate(repo, task.id, create=True)
+            assert row is not None
+            row.waiting_for = max(row.waiting_for, timing.RUN_HOLD)
+        return task
+
+    def before_execute(self, task: Job, worker_id: str, stopping: threading.Event) -> None:
+        """Holds, then faults, then the profile's wait. Raises TaskFailed for a fail fault and
+        Interrupted when the task must be left to its lease."""
+        self._wait_for_release(task, worker_id, stopping)
+        fired = faults.meet(self._db, lambda: self._target(task), lambda action: action.on_tasks)
+        if fired is not None:
+            spec = fired.spec
+            log.info("fault %s %s task %s", fired.fault_id, spec.action.value, task.id)
+            if spec.action is Action.FAIL:
+                assert spec.error_code is not None and spec.fail_reason is not None
+                raise TaskFailed(spec.error_code, spec.fail_reason)
+            if spec.action is Action.DELAY:
+                stopping.wait(delay_seconds(spec, fired.fault_id, fired.match_number))
+            elif spec.action is Action.HANG:
+                self._hold(task)
+                self._wait_for_release(task, worker_id, stopping)
+        setting = timing.read_latency(self._db, self._latency)
+        if self._steps is not None:
+            self._steps.set(setting.uses_driver_latency)
+        # A stop cuts a wait short: the task then runs and is recorded, so a drain is quick.
+        stopping.wait(setting.task_delay(task.job_type, random.Random(task.id)))
+
+    def _target(self, task: Job) -> Target:
+        parent_type = None
+        if task.parent_id is not None:
+            with self._db.read() as repo:
+                parent_type = control.parent_types(repo, [task.parent_id]).get(task.parent_id)
+        operations = task_operations(task.job_type, parent_type)
+        return Target(operations, task.project_id, task.server_id, task.volume_id)
+
+    def _hold(self, task: Job) -> None:
+        with self._db.write() as repo:
+            row = control.gate(repo, task.id, create=True)
+            assert row is not None
+            row.waiting_for = max(row.waiting_for, row.released) + 1
+
+    def _wait_for_release(self, task: Job, worker_id: str, stopping: threading.Event) -> None:
+        while True:
+            with self._db.read() as repo:
+                row = control.gate(repo, task.id)
+                if row is None or row.released >= row.waiting_for:
+                    return
+                current = repo.job(task.id)
+                if current is None or current.lease_owner != worker_id:
+                    raise Interrupted(task.id)
+            if stopping.wait(HOLD_POLL_SECONDS):
+                raise Interrupted(task.id)
