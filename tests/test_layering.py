@@ -38,7 +38,8 @@ FORBIDDEN = {
     ),
     "localecs.api": (
         "localecs.engine", "localecs.store.repository", "localecs.store.uow",
-        "localecs.store.queue", "localecs.store.database", "localecs.drivers",
+        "localecs.store.queue", "localecs.store.database", "localecs.store.reads",
+        "localecs.drivers",
     ),
 }  # fmt: skip
 

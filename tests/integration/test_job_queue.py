@@ -19,6 +19,7 @@ from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.store.queue import (
     LeaseLost,
     claim_task,
+    claim_tasks,
     finish_task,
     owned_task,
     purge_finished,
@@ -553,3 +554,40 @@ def test_claims_match_the_queue_model(
 
         keys = [key for key in running_lock_keys(db) if key is not None]
         assert len(keys) == len(set(keys))
+
+
+# Fair shares: a worker claims several runnable tasks in one transaction
+
+
+def claim_share(db: Database, *, sharers: int, most: int, worker: str = "worker-1") -> list[str]:
+    with db.write() as repo:
+        tasks = claim_tasks(repo, worker, FixedClock(T0), LEASE, sharers=sharers, most=most)
+        return [task.id for task in tasks]
+
+
+def test_a_share_is_the_runnable_tasks_divided_among_the_workers(db: Database) -> None:
+    parent = submit_detach_batch(db, [f"server-{n}" for n in range(16)])
+    subs = sub_job_ids(db, parent)
+    assert claim_share(db, sharers=4, most=4) == subs[:4]  # 16 runnable: a quarter
+    assert claim_share(db, sharers=4, most=4, worker="worker-2") == subs[4:7]  # 12 left
+    assert claim_share(db, sharers=4, most=2, worker="worker-3") == subs[7:9]  # capped
+    assert claim_share(db, sharers=4, most=1, worker="worker-4") == subs[9:10]
+    assert load(db, parent).status == "RUNNING"
+
+
+def test_a_share_never_holds_two_tasks_of_one_server(db: Database) -> None:
+    first, second, other = submit_singles(db, "server-a", "server-a", "server-b")
+    assert claim_share(db, sharers=1, most=8) == [first, other]
+    assert claim_share(db, sharers=1, most=8, worker="worker-2") == []
+    finish(db, first)
+    assert claim_share(db, sharers=1, most=8, worker="worker-2") == [second]
+
+
+def test_a_share_takes_expired_leases_first(db: Database) -> None:
+    stale, waiting = submit_singles(db, "server-a", "server-b")
+    assert claim_id(db, "crashed") == stale
+    with db.write() as repo:
+        later = FixedClock(T0 + LEASE + SECOND)
+        tasks = claim_tasks(repo, "worker-2", later, LEASE, sharers=1, most=8)
+        assert [task.id for task in tasks] == [stale, waiting]
+        assert tasks[0].attempts == 2

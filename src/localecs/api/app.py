@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
 
 from localecs import __version__
 from localecs.api import errors
 from localecs.api.middleware import RequestContextMiddleware
+from localecs.api.responses import JSONResponse
 from localecs.api.routes import attachments, control, iam, jobs, server_tags, servers, volumes
 from localecs.auth.authenticate import Authenticator
 from localecs.services.context import Context
@@ -31,11 +31,12 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.identity = identity
     errors.install(app)
+    # Routes are matched in order: the most frequent call (ShowJob, polled) comes first.
+    app.include_router(jobs.router)
     app.include_router(attachments.router)
     app.include_router(servers.router)
     app.include_router(server_tags.router)
     app.include_router(volumes.router)
-    app.include_router(jobs.router)
     app.include_router(iam.router)
     app.include_router(control.router)
 

@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from localecs.api.responses import JSONResponse
 from localecs.errors import ApiError, ErrorFormat, Service, invalid_parameter
 
 log = logging.getLogger("localecs.api")

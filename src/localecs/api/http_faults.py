@@ -12,6 +12,11 @@ from localecs.services import faults
 from localecs.services.context import Context
 
 
+def any_faults(request: Request) -> bool:
+    context: Context = request.app.state.context
+    return faults.any_set(context.db)
+
+
 def meet_http_fault(request: Request, body: bytes, principal: Principal) -> None:
     """An injected `http` fault answers the call before anything is looked up or changed."""
     context: Context = request.app.state.context

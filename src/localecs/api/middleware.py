@@ -3,11 +3,11 @@ against a 500 without a Huawei body."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from localecs.errors import ApiError, ErrorFormat
@@ -98,7 +98,7 @@ class RequestContextMiddleware:
     async def _reply(send: Send, status: dict[str, int], error: ApiError, request_id: str) -> None:
         if status["code"]:
             return  # the response has started; nothing more can be said on this connection
-        body = json.dumps(error.body(request_id)).encode()
+        body = orjson.dumps(error.body(request_id))
         headers: list[Any] = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -9,8 +9,8 @@ def job_time(value: datetime | None) -> str:
     """`2016-04-25T20:04:47.591Z`; a job still running has an empty end_time."""
     if value is None:
         return ""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: this runs for every sub-job of every ShowJob answer.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def server_time(value: datetime) -> str:

@@ -10,10 +10,10 @@ from localecs.domain import flavors
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.services.attachments import BlockDevice, BlockDevices
-from localecs.services.jobs import JobView
+from localecs.services.jobs import JobRecord, JobView
 from localecs.services.servers import ServerDetail
 from localecs.services.volumes import SERVICE_TYPE, VolumeDetail
-from localecs.store.tables import Attachment, Job
+from localecs.store.tables import Attachment
 
 # Hosts in the simulated data plane; EVS reports one per attachment.
 _HOST_NAME = "localecs-host-1"
@@ -29,7 +29,7 @@ def job(view: JobView) -> dict[str, Any]:
     return body
 
 
-def _job_fields(record: Job) -> dict[str, Any]:
+def _job_fields(record: JobRecord) -> dict[str, Any]:
     return {
         "status": record.status,
         "entities": dict(record.entities),

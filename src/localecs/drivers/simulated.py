@@ -15,7 +15,7 @@ from sqlalchemy import Engine, String, delete, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from localecs.drivers.base import DriverError
-from localecs.store.database import WRITE_TRANSACTION
+from localecs.store.database import WRITE_TRANSACTION, writer_lock
 from localecs.store.tables import Base
 
 
@@ -43,17 +43,19 @@ class SimulatedDriver:
     def __init__(self, engine: Engine, latency: float | Callable[[], float] = 0.3) -> None:
         """`latency`: seconds per step, or a function giving them (the latency profile's)."""
         self._engine = engine.execution_options(**WRITE_TRANSACTION)
+        # The same queue as the control plane's writers (store.database.writer_lock).
+        self._writer = writer_lock(engine)
         self.latency = latency
 
     def create_volume(self, volume_id: str, size_gb: int) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             if conn.scalar(select(SimVolume.volume_id).filter_by(volume_id=volume_id)) is None:
                 conn.execute(insert(SimVolume).values(volume_id=volume_id))
 
     def delete_volume(self, volume_id: str) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             holder = conn.scalar(select(SimAttachment.server_id).filter_by(volume_id=volume_id))
             if holder is not None:
                 raise DriverError("EVS.1046", f"Volume {volume_id} is still attached to {holder}.")
@@ -61,7 +63,7 @@ class SimulatedDriver:
 
     def attach_volume(self, server_id: str, volume_id: str, device: str) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             if conn.scalar(select(SimVolume.volume_id).filter_by(volume_id=volume_id)) is None:
                 conn.execute(insert(SimVolume).values(volume_id=volume_id))
             current = conn.scalar(
@@ -76,18 +78,18 @@ class SimulatedDriver:
 
     def detach_volume(self, server_id: str, volume_id: str) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             conn.execute(delete(SimAttachment).filter_by(server_id=server_id, volume_id=volume_id))
 
     def power_on(self, server_id: str) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             if conn.scalar(select(SimPower.server_id).filter_by(server_id=server_id)) is None:
                 conn.execute(insert(SimPower).values(server_id=server_id))
 
     def power_off(self, server_id: str) -> None:
         self._wait()
-        with self._engine.begin() as conn:
+        with self._writer, self._engine.begin() as conn:
             conn.execute(delete(SimPower).filter_by(server_id=server_id))
 
     def attached_volumes(self, server_id: str) -> dict[str, str]:

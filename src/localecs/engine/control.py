@@ -61,18 +61,30 @@ class TaskControl:
         self._latency = latency
         self._steps = steps
 
-    def claim(self, repo: Repository, worker_id: str, lease: timedelta) -> Job | None:
-        """Claims the next task, in the caller's write transaction. In manual mode only a task
-        released once may be claimed, and its claim sets the hold it waits at while RUNNING, so
-        that RUNNING is never observed before that hold is in place."""
+    def claim(
+        self, repo: Repository, worker_id: str, lease: timedelta, *, sharers: int, most: int
+    ) -> list[Job]:
+        """Claims the next tasks (see queue.claim_tasks), in the caller's write transaction. In
+        manual mode only a task released once may be claimed, one at a time, and its claim sets
+        the hold it waits at while RUNNING, so that RUNNING is never observed before that hold
+        is in place."""
         manual = timing.latency_setting(repo, self._latency).manual
         gate = control.released_once() if manual else None
-        task = queue.claim_task(repo, worker_id, self._clock, lease, gate)
-        if task is not None and manual:
-            row = control.gate(repo, task.id, create=True)
-            assert row is not None
-            row.waiting_for = max(row.waiting_for, timing.RUN_HOLD)
-        return task
+        tasks = queue.claim_tasks(
+            repo,
+            worker_id,
+            self._clock,
+            lease,
+            sharers=sharers,
+            most=1 if manual else most,
+            gate=gate,
+        )
+        if manual:
+            for task in tasks:
+                row = control.gate(repo, task.id, create=True)
+                assert row is not None
+                row.waiting_for = max(row.waiting_for, timing.RUN_HOLD)
+        return tasks
 
     def before_execute(self, task: Job, worker_id: str, stopping: threading.Event) -> None:
         """Holds, then faults, then the profile's wait. Raises TaskFailed for a fail fault and

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -21,12 +22,26 @@ from localecs.engine.control import Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
 from localecs.store import queue
+from localecs.store.repository import Repository
 from localecs.store.tables import Job
 from localecs.store.uow import Database
 
 log = logging.getLogger("localecs.worker")
 
 PURGE_INTERVAL_SECONDS = 60
+# Below this, a task's execution is cheaper than the commits around it: a worker then claims
+# several tasks at a time and records them together. Above it (a real data plane, or the
+# simulated one with latency), one task per claim, so that a slow call on one server never
+# holds back tasks of others that another worker could run meanwhile.
+FAST_EXECUTE_SECONDS = 0.005
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why a task failed: its error code and reason."""
+
+    code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ class WorkerPool:
         self._in_flight: dict[str, str] = {}  # task id -> worker id
         self._in_flight_lock = threading.Lock()
         self.identity = f"worker-{new_job_id()[:12]}"
+        # How long executing a task takes, on a moving average (the data plane's speed).
+        self._execute_seconds = 0.0
 
     @property
     def lease(self) -> timedelta:
@@ -90,11 +107,11 @@ class WorkerPool:
     def _run(self, worker_id: str) -> None:
         while not self._stopping.is_set():
             try:
-                task = self._claim(worker_id)
-                if task is None:
+                tasks = self._claim(worker_id)
+                if not tasks:
                     self._idle()
                     continue
-                self._process(worker_id, task)
+                self._process(worker_id, tasks)
             except (OperationalError, DBAPIError):
                 log.warning("the database is unavailable; retrying", exc_info=True)
                 self._stopping.wait(self._settings.poll_seconds)
@@ -108,74 +125,119 @@ class WorkerPool:
                 self._wakeup.wait(self._settings.poll_seconds)
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
-    def _claim(self, worker_id: str) -> Job | None:
+    def _claim(self, worker_id: str) -> list[Job]:
+        """This worker's fair share of the runnable tasks (see queue.claim_tasks)."""
+        sharers = self._settings.concurrency
+        most = sharers if self._fast_data_plane else 1
         try:
             with self._db.write() as repo:
                 if self._control is not None:
-                    task = self._control.claim(repo, worker_id, self.lease)
+                    tasks = self._control.claim(
+                        repo, worker_id, self.lease, sharers=sharers, most=most
+                    )
                 else:
-                    task = queue.claim_task(repo, worker_id, self._clock, self.lease)
+                    tasks = queue.claim_tasks(
+                        repo, worker_id, self._clock, self.lease, sharers=sharers, most=most
+                    )
         except IntegrityError:
             # Another process started a task on the same server between our read and write.
-            return None
-        if task is not None:
+            return []
+        if tasks:
             with self._in_flight_lock:
-                self._in_flight[task.id] = worker_id
+                for task in tasks:
+                    self._in_flight[task.id] = worker_id
             # More may be waiting: let another idle worker look too.
             self.wake()
-        return task
+        return tasks
 
-    def _process(self, worker_id: str, task: Job) -> None:
+    @property
+    def _fast_data_plane(self) -> bool:
+        return self._execute_seconds < FAST_EXECUTE_SECONDS
+
+    def _process(self, worker_id: str, tasks: list[Job]) -> None:
+        """Executes the tasks one after the other, then records all their outcomes at once."""
+        outcomes: list[tuple[Job, Outcome | None]] = []
         try:
             try:
-                handler = HANDLERS[task.job_type]
-                if self._control is not None:
-                    self._control.before_execute(task, worker_id, self._stopping)
-                handler.execute(self._ctx, task)
-            except Interrupted:
-                log.info("task %s left to its lease (held, reset or stopping)", task.id)
-                return
-            except (TaskFailed, DriverError) as failure:
-                self._record_failure(worker_id, task, failure.code, failure.reason)
-                return
-            except (OperationalError, DBAPIError):
-                raise  # a database outage is not the task's fault: it is repeated later
-            except Exception:
-                log.exception("task %s (%s) crashed", task.id, task.job_type)
-                self._record_failure(worker_id, task, "Common.0001", "Internal error.")
-                return
-            self._record_success(worker_id, task)
-        except queue.LeaseLost:
-            log.warning("lease on task %s lost; another worker owns it", task.id)
+                for task in tasks:
+                    started = time.perf_counter()
+                    try:
+                        outcomes.append((task, self._execute(worker_id, task)))
+                    except Interrupted:
+                        log.info("task %s left to its lease (held, reset or stopping)", task.id)
+                    # Holds, faults and latency profiles count too: a task that waited is slow.
+                    took = time.perf_counter() - started
+                    self._execute_seconds = 0.8 * self._execute_seconds + 0.2 * took
+            finally:
+                # What was done is recorded even if the database went away in between (then the
+                # rest is repeated once the leases expire).
+                if outcomes:
+                    self._record(worker_id, outcomes)
         except (OperationalError, DBAPIError):
             # The outcome could not be recorded; the lease will expire and the task is repeated.
-            log.warning("could not record task %s", task.id, exc_info=True)
+            log.warning("could not record tasks %s", [t.id for t in tasks], exc_info=True)
         finally:
             with self._in_flight_lock:
-                self._in_flight.pop(task.id, None)
+                for task in tasks:
+                    self._in_flight.pop(task.id, None)
 
-    def _record_success(self, worker_id: str, task: Job) -> None:
+    def _execute(self, worker_id: str, task: Job) -> Outcome | None:
+        """Carries the task out at the data plane; its failure, or None for success. Raises
+        Interrupted when the task must be left to its lease (see engine.control)."""
+        try:
+            handler = HANDLERS[task.job_type]
+            if self._control is not None:
+                self._control.before_execute(task, worker_id, self._stopping)
+            handler.execute(self._ctx, task)
+        except Interrupted:
+            raise
+        except (TaskFailed, DriverError) as failure:
+            return Outcome(failure.code, failure.reason)
+        except (OperationalError, DBAPIError):
+            raise  # a database outage is not the task's fault: it is repeated later
+        except Exception:
+            log.exception("task %s (%s) crashed", task.id, task.job_type)
+            return Outcome("Common.0001", "Internal error.")
+        return None
+
+    def _record(self, worker_id: str, outcomes: list[tuple[Job, Outcome | None]]) -> None:
+        """Records outcomes in one transaction, each task in a savepoint of its own, so that
+        one whose records refuse the change (TaskFailed in apply) fails alone."""
+        with self._db.write() as repo:
+            now = self._clock.now()
+            for task, failure in outcomes:
+                try:
+                    if failure is None:
+                        failure = self._record_success(repo, worker_id, task, now)
+                    if failure is not None:
+                        self._record_failure(repo, worker_id, task, now, failure)
+                except queue.LeaseLost:
+                    log.warning("lease on task %s lost; another worker owns it", task.id)
+
+    def _record_success(
+        self, repo: Repository, worker_id: str, task: Job, now: datetime
+    ) -> Outcome | None:
         handler = HANDLERS[task.job_type]
         try:
-            with self._db.write() as repo:
+            with repo.session.begin_nested():
                 owned = queue.owned_task(repo, task.id, worker_id)
-                now = self._clock.now()
                 handler.apply(repo, owned, now)
                 queue.finish_task(repo, owned, now)
         except TaskFailed as failure:
-            self._record_failure(worker_id, task, failure.code, failure.reason)
-            return
+            return Outcome(failure.code, failure.reason)
         log.info("task %s %s SUCCESS", task.id, task.job_type)
+        return None
 
-    def _record_failure(self, worker_id: str, task: Job, code: str, reason: str) -> None:
+    def _record_failure(
+        self, repo: Repository, worker_id: str, task: Job, now: datetime, failure: Outcome
+    ) -> None:
         handler = HANDLERS.get(task.job_type)
-        with self._db.write() as repo:
+        with repo.session.begin_nested():
             owned = queue.owned_task(repo, task.id, worker_id)
-            now = self._clock.now()
             if handler is not None:
                 handler.revert(repo, owned, now)
-            queue.finish_task(repo, owned, now, code, reason)
-        log.info("task %s %s FAIL %s: %s", task.id, task.job_type, code, reason)
+            queue.finish_task(repo, owned, now, failure.code, failure.reason)
+        log.info("task %s %s FAIL %s: %s", task.id, task.job_type, failure.code, failure.reason)
 
     def _heartbeat(self, _name: str) -> None:
         """Renews the leases of the tasks this pool holds, and now and then purges old jobs."""

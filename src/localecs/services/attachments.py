@@ -218,7 +218,7 @@ def _admit_attachments(
     volume_rules.check_attachable(
         volume.id, volume.status, volume.multiattach, len(current), len(requests)
     )
-    on_servers = repo.attachments_of_servers([r.server_id for r in requests])
+    devices = repo.devices_of_servers([r.server_id for r in requests])
     new = []
     for request in requests:
         server = servers[request.server_id]
@@ -227,8 +227,7 @@ def _admit_attachments(
         volume_rules.check_same_zone(
             volume.id, volume.availability_zone, server.id, server.availability_zone
         )
-        used = {a.device for a in on_servers[server.id]}
-        device = server_rules.choose_device(used, request.device, server.id)
+        device = server_rules.choose_device(devices[server.id], request.device, server.id)
         system_slot = device == server_rules.SYSTEM_DEVICE
         volume_rules.check_system_slot(volume.id, volume.multiattach, system_slot)
         new.append(

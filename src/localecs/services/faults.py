@@ -100,6 +100,12 @@ def clear_faults(db: Database) -> int:
         return control.delete_faults(repo)
 
 
+def any_set(db: Database) -> bool:
+    """Whether any fault is set: one read of a few microseconds, so that calls meeting no fault
+    (all of them, outside fault-injection tests) pay nothing more."""
+    return db.hot_reads.any_fault()
+
+
 def meet(
     db: Database, describe: Callable[[], Target], kinds: Callable[[Action], bool]
 ) -> Fired | None:

@@ -15,7 +15,7 @@ def refresh_volume_status(repo: Repository, volume: Volume, now: datetime) -> No
     Every transaction that adds, removes or re-marks an attachment calls this after doing so,
     with the volume row locked, so no interleaving of operations can lose an update.
     """
-    states = [a.state for a in repo.attachments_of_volume(volume.id)]
+    states = repo.attachment_states(volume.id)
     status = derive_status(volume.status, states)
     if status != volume.status:
         volume.status = status

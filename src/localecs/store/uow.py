@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from localecs.store.database import WRITE_TRANSACTION
+from localecs.store.database import WRITE_TRANSACTION, writer_lock
+from localecs.store.reads import Reads
 from localecs.store.repository import Repository
 
 
@@ -18,13 +18,13 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # SQLite has one writer at a time. Threads of this process queue for it on a mutex, which
-        # hands over at once; left to SQLite's busy handler they would sleep in growing steps.
-        # (Other processes on the same file still meet at SQLite's lock and busy_timeout.)
-        self._writer: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
+        self._writer = writer_lock(engine)
         self._reads = sessionmaker(engine, expire_on_commit=False)
+        self.hot_reads = Reads(engine)
+        # SQLite answers an indexed read in microseconds, less than handing it to a thread
+        # costs: such reads run where the request is (the event loop). A server database is a
+        # network round trip away, so its reads stay on threads.
+        self.inline_reads = engine.dialect.name == "sqlite"
         self._writes = sessionmaker(
             engine.execution_options(**WRITE_TRANSACTION), expire_on_commit=False
         )

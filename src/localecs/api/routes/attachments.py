@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from starlette.responses import JSONResponse
 
 from localecs.api import views
 from localecs.api.deps import ContextDep, PrincipalDep, authenticated, json_body
+from localecs.api.responses import JSONResponse
 from localecs.api.schemas import (
     AttachServerVolumeBody,
     BatchAttachSharableVolumesBody,

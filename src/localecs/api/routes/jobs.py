@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from starlette.responses import JSONResponse
 
 from localecs.api import views
-from localecs.api.deps import ContextDep, authenticated
+from localecs.api.deps import ContextDep, authenticated, run_read
+from localecs.api.responses import JSONResponse
 from localecs.errors import Service
 from localecs.services.jobs import show_job as show
 
@@ -15,6 +15,7 @@ router = APIRouter(dependencies=[Depends(authenticated(Service.EVS))], tags=["Jo
 
 
 @router.get("/v1/{project_id}/jobs/{job_id}")
-def show_job(project_id: str, job_id: str, ctx: ContextDep) -> JSONResponse:
+async def show_job(project_id: str, job_id: str, ctx: ContextDep) -> JSONResponse:
     """The status of an asynchronous job, with its sub-jobs."""
-    return JSONResponse(views.job(show(ctx.db, project_id, job_id)))
+    view = await run_read(ctx.db.inline_reads, show, ctx.db, project_id, job_id)
+    return JSONResponse(views.job(view))

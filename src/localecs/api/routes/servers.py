@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from starlette.responses import JSONResponse
 
 from localecs.api import views
 from localecs.api.deps import ContextDep, PrincipalDep, authenticated, json_body
+from localecs.api.responses import JSONResponse
 from localecs.api.schemas import CreateServersBody, DeleteServersBody, ServerActionBody, ServerBody
 from localecs.domain import tags as tag_rules
 from localecs.errors import Service, invalid_parameter

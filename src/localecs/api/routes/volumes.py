@@ -6,10 +6,10 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from starlette.responses import JSONResponse
 
 from localecs.api import views
 from localecs.api.deps import ContextDep, PrincipalDep, authenticated, json_body
+from localecs.api.responses import JSONResponse
 from localecs.api.schemas import CreateLegacyVolumeBody, CreateVolumeBody, VolumeBody
 from localecs.errors import ApiError, Service, invalid_parameter
 from localecs.services import volumes
