@@ -116,6 +116,8 @@ def meet(
     first keeps calls that meet no fault off the write lock; `describe` builds the target
     only when there are faults to match it against.
     """
+    if not any_set(db):
+        return None
     with db.read() as repo:
         rows = control.faults(repo)
         if not rows:

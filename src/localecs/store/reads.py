@@ -67,15 +67,18 @@ class _Statement:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self._positions = tuple(compiled.positiontup or ()) if dialect.positional else None
+        # Values fixed in the statement itself (a LIMIT) are parameters too.
+        self._defaults: dict[str, Any] = dict(compiled.params)
         self._converters: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         ]
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        merged = {**self._defaults, **values}
         if self._positions is None:
-            return values
-        return tuple(values[name] for name in self._positions)
+            return merged
+        return tuple(merged[name] for name in self._positions)
 
     def convert(self, row: Sequence[Any]) -> list[Any]:
         return [
