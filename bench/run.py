@@ -140,7 +140,7 @@ class Bench:
 
     def localecs_load(self, store: str, url: str, workdir: Path) -> None:
         credentials = seed.new_credentials()
-        engine = seed.open_store(url, credentials)
+        engine = seed.open_store(url, credentials, workdir)
         try:
             probe = seed.seed_probe(engine, credentials.project_id)
             batch_requests = max(2, int(self.sizes.batch_pool_per_second * self.sizes.seconds))
@@ -192,7 +192,7 @@ class Bench:
 
     def end_to_end(self, store: str, url: str, name: str) -> None:
         credentials = seed.new_credentials()
-        engine = seed.open_store(url, credentials)
+        engine = seed.open_store(url, credentials, self.workdir / name)
         cycles = seed.seed_e2e(engine, credentials.project_id, [1, seed.BATCH])
         engine.dispose()
         server = processes.start_localecs(
@@ -221,7 +221,7 @@ class Bench:
             workdir = self.workdir / f"growth-{label}"
             url = seed_sqlite_url(workdir)
             credentials = seed.new_credentials()
-            engine = seed.open_store(url, credentials)
+            engine = seed.open_store(url, credentials, workdir)
             probe = seed.seed_probe(engine, credentials.project_id)
             if fleet:
                 started = time.perf_counter()

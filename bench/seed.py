@@ -13,17 +13,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert
 
 from bench.signer import Credentials
+from localecs.bootstrap import ensure_credential
+from localecs.clock import SystemClock
+from localecs.config import BootstrapCredential, Settings
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobStatus, JobType
+from localecs.runtime import identity_service
 from localecs.store import schema
 from localecs.store.database import make_engine
-from localecs.store.tables import AccessKey, Attachment, Job, Project, Server, Volume
+from localecs.store.tables import Attachment, Job, Server, Volume
+from localecs.store.uow import Database
 
 ZONE = "cn-north-4a"
 DEVICE_LETTERS = "abcdefghijklmnopqrstuvwx"
@@ -39,28 +45,23 @@ def new_credentials() -> Credentials:
     )
 
 
-def open_store(url: str, credentials: Credentials) -> Engine:
-    """The schema at its newest revision, with the project and the access key in it."""
+def open_store(url: str, credentials: Credentials, data_dir: Path) -> Engine:
+    """The schema at its newest revision, with the credential's account, root user, project
+    and access key, written by localecs's own bootstrap (its secret sealed with the key kept in
+    `data_dir`, the servers' --data-dir)."""
     engine = make_engine(url)
     schema.upgrade(engine)
-    now = _now()
-    _insert(
-        engine,
-        Project.__table__,
-        [{"id": credentials.project_id, "name": "cn-north-4", "created_at": now}],
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        bootstrap=BootstrapCredential(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            project_id=credentials.project_id,
+        ),
     )
-    _insert(
-        engine,
-        AccessKey.__table__,
-        [
-            {
-                "access_key": credentials.access_key,
-                "secret_key": credentials.secret_key,
-                "project_id": credentials.project_id,
-                "created_at": now,
-            }
-        ],
-    )
+    identity = identity_service(settings, Database(engine), SystemClock())
+    ensure_credential(identity, settings.bootstrap, settings.region)
     return engine
 
 
