@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -21,12 +23,17 @@ from localecs.engine.control import Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
 from localecs.store import queue
+from localecs.store.outage import Outage, is_unavailable
 from localecs.store.tables import Job
-from localecs.store.uow import Database
+from localecs.store.uow import Database, retry_on_conflict
 
 log = logging.getLogger("localecs.worker")
 
 PURGE_INTERVAL_SECONDS = 60
+# Claims lost in a row to other workers (same server, same instant) before idling.
+CLAIM_RACES = 3
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._in_flight: dict[str, str] = {}  # task id -> worker id
         self._in_flight_lock = threading.Lock()
+        self._outage = Outage(log, "workers")
         self.identity = f"worker-{new_job_id()[:12]}"
 
     @property
@@ -74,13 +82,32 @@ class WorkerPool:
             self._pending_wakeups += 1
             self._wakeup.notify()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stops claiming; tasks already running finish and are recorded."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stops claiming; tasks already running finish and are recorded. Those still running
+        after `timeout` seconds are released (their leases end now) for another worker to take
+        up. Returns whether every task finished."""
         self._stopping.set()
         with self._wakeup:
             self._wakeup.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self._threads):
+            return True
+        self._release_held()
+        return False
+
+    def _release_held(self) -> None:
+        with self._in_flight_lock:
+            held = dict(self._in_flight)
+        if not held:
+            return
+        try:
+            with self._db.write() as repo:
+                released = queue.release_tasks(repo, held, self._clock.now())
+            log.warning("released %d unfinished tasks for other workers", released)
+        except (OperationalError, DBAPIError) as error:
+            log.error("could not release %d tasks (%s); their leases will expire", len(held), error)
 
     def _spawn(self, target: Callable[[str], None], name: str) -> None:
         thread = threading.Thread(target=target, args=(name,), name=name, daemon=True)
@@ -95,9 +122,12 @@ class WorkerPool:
                     self._idle()
                     continue
                 self._process(worker_id, task)
-            except (OperationalError, DBAPIError):
-                log.warning("the database is unavailable; retrying", exc_info=True)
-                self._stopping.wait(self._settings.poll_seconds)
+            except (OperationalError, DBAPIError) as error:
+                if is_unavailable(error):
+                    self._stopping.wait(self._outage.failed(error))
+                else:
+                    log.exception("worker %s: database error; carrying on", worker_id)
+                    self._stopping.wait(self._settings.poll_seconds)
             except Exception:
                 log.exception("worker %s hit an unexpected error; carrying on", worker_id)
                 self._stopping.wait(self._settings.poll_seconds)
@@ -109,15 +139,21 @@ class WorkerPool:
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _claim(self, worker_id: str) -> Job | None:
-        try:
-            with self._db.write() as repo:
-                if self._control is not None:
-                    task = self._control.claim(repo, worker_id, self.lease)
-                else:
-                    task = queue.claim_task(repo, worker_id, self._clock, self.lease)
-        except IntegrityError:
-            # Another process started a task on the same server between our read and write.
+        for _ in range(CLAIM_RACES):
+            try:
+                with self._db.write() as repo:
+                    if self._control is not None:
+                        task = self._control.claim(repo, worker_id, self.lease)
+                    else:
+                        task = queue.claim_task(repo, worker_id, self._clock, self.lease)
+                break
+            except IntegrityError:
+                # Another worker started a task on the same server between our read and our
+                # write. Other tasks may well be runnable: look again at once, not at next poll.
+                continue
+        else:
             return None
+        self._outage.succeeded()
         if task is not None:
             with self._in_flight_lock:
                 self._in_flight[task.id] = worker_id
@@ -127,33 +163,59 @@ class WorkerPool:
 
     def _process(self, worker_id: str, task: Job) -> None:
         try:
-            try:
-                handler = HANDLERS[task.job_type]
-                if self._control is not None:
-                    self._control.before_execute(task, worker_id, self._stopping)
-                handler.execute(self._ctx, task)
-            except Interrupted:
-                log.info("task %s left to its lease (held, reset or stopping)", task.id)
-                return
-            except (TaskFailed, DriverError) as failure:
-                self._record_failure(worker_id, task, failure.code, failure.reason)
-                return
-            except (OperationalError, DBAPIError):
-                raise  # a database outage is not the task's fault: it is repeated later
-            except Exception:
-                log.exception("task %s (%s) crashed", task.id, task.job_type)
-                self._record_failure(worker_id, task, "Common.0001", "Internal error.")
-                return
-            self._record_success(worker_id, task)
+            failure = self._patiently(lambda: self._execute(worker_id, task))
+            if failure is None:
+                self._patiently(lambda: self._record_success(worker_id, task))
+            else:
+                code, reason = failure
+                self._patiently(lambda: self._record_failure(worker_id, task, code, reason))
+        except Interrupted:
+            log.info("task %s left to its lease (held, reset or stopping)", task.id)
         except queue.LeaseLost:
             log.warning("lease on task %s lost; another worker owns it", task.id)
-        except (OperationalError, DBAPIError):
-            # The outcome could not be recorded; the lease will expire and the task is repeated.
-            log.warning("could not record task %s", task.id, exc_info=True)
+        except (OperationalError, DBAPIError) as error:
+            # The database stayed away: the lease expires and another worker repeats the task.
+            log.warning("gave up on task %s for now (%s)", task.id, error)
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(task.id, None)
 
+    def _execute(self, worker_id: str, task: Job) -> tuple[str, str] | None:
+        """Runs the task at the data plane; returns why it failed, or None if it succeeded."""
+        try:
+            handler = HANDLERS[task.job_type]
+            if self._control is not None:
+                self._control.before_execute(task, worker_id, self._stopping)
+            handler.execute(self._ctx, task)
+        except Interrupted:
+            raise  # the task is left as it is, for its lease to expire
+        except (TaskFailed, DriverError) as failure:
+            return failure.code, failure.reason
+        except (OperationalError, DBAPIError):
+            raise  # a database outage is not the task's fault: it is repeated
+        except Exception:
+            log.exception("task %s (%s) crashed", task.id, task.job_type)
+            return "Common.0001", "Internal error."
+        return None
+
+    def _patiently(self, step: Callable[[], _T]) -> _T:
+        """Runs a step of a claimed task again while the database is unavailable (the step is
+        idempotent), for as long as the task's lease would last without a heartbeat. Then the
+        error propagates, and the task is left for whoever claims it once the lease is over."""
+        give_up = time.monotonic() + self._settings.lease_seconds
+        while True:
+            try:
+                result = step()
+            except (OperationalError, DBAPIError) as error:
+                if not is_unavailable(error) or time.monotonic() > give_up:
+                    raise
+                # Not the stop event's wait: a stopping pool still finishes what it holds.
+                time.sleep(self._outage.failed(error))
+                continue
+            self._outage.succeeded()
+            return result
+
+    @retry_on_conflict
     def _record_success(self, worker_id: str, task: Job) -> None:
         handler = HANDLERS[task.job_type]
         try:
@@ -167,6 +229,7 @@ class WorkerPool:
             return
         log.info("task %s %s SUCCESS", task.id, task.job_type)
 
+    @retry_on_conflict
     def _record_failure(self, worker_id: str, task: Job, code: str, reason: str) -> None:
         handler = HANDLERS.get(task.job_type)
         with self._db.write() as repo:
@@ -188,8 +251,12 @@ class WorkerPool:
                 if since > min(PURGE_INTERVAL_SECONDS, self._settings.retention_seconds):
                     last_purge = self._clock.now()
                     self._purge()
-            except (OperationalError, DBAPIError):
-                log.warning("heartbeat failed; the database is unavailable", exc_info=True)
+                self._outage.succeeded()
+            except (OperationalError, DBAPIError) as error:
+                if is_unavailable(error):
+                    self._outage.failed(error)
+                else:
+                    log.exception("heartbeat: database error")
 
     def _renew_leases(self) -> None:
         with self._in_flight_lock:

@@ -10,6 +10,7 @@ from typing import Any
 from localecs.domain.jobs import JobStatus, JobType
 from localecs.errors import job_not_found
 from localecs.ids import new_job_id
+from localecs.store.notify import announce_work
 from localecs.store.repository import Repository
 from localecs.store.tables import Job
 from localecs.store.uow import Database
@@ -41,6 +42,7 @@ def submit_single(repo: Repository, now: datetime, project_id: str, task: Task) 
     """A job that is itself executed (single attach, single detach, create one volume)."""
     job = _job_row(project_id, task, now, parent_id=None)
     repo.add(job)
+    announce_work(repo)
     return job.id
 
 
@@ -66,6 +68,7 @@ def submit_batch(
         attempts=0,
     )
     repo.add(parent, *(_job_row(project_id, task, now, parent_id=parent.id) for task in tasks))
+    announce_work(repo)
     return parent.id
 
 
