@@ -129,7 +129,7 @@ def _worker_rows(figures: dict[str, Any]) -> list[Row]:
         )
     scale_out = figures.get("pg_scale_out")
     if not scale_out:
-        return [*rows, Row("3. postgresql: worker sub-jobs /s", "n/a (needs localecs worker)")]
+        return [*rows, Row("3. postgresql: worker sub-jobs /s", "n/a (PostgreSQL not run)")]
     for count, found in scale_out.items():
         # Whatever bench/worker_throughput.measure reports, as it reports it.
         shown = ", ".join(f"{key} {value:,.1f}" for key, value in sorted(found.items()))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from bench import processes
+from bench import processes, worker_throughput
 from bench.signer import Credentials
 from localecs.domain.jobs import JobStatus
 from localecs.store.tables import Job
@@ -79,12 +79,7 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def postgres_scale_out(database_url: str, jobs: int) -> dict[int, Any]:
-    """1, 2 and 4 worker processes on PostgreSQL, from the scale-out work's
-    bench/worker_throughput.py when it is there."""
-    try:
-        from bench import worker_throughput  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
+    """1, 2 and 4 `localecs worker` processes on PostgreSQL (bench/worker_throughput.py)."""
     results: dict[int, Any] = {}
     for count in (1, 2, 4):
         results[count] = worker_throughput.measure(database_url, count, jobs)

@@ -1,4 +1,4 @@
-"""The `localecs` command: serve, db upgrade."""
+"""The `localecs` command: serve, worker, db upgrade."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from localecs.runtime import build, database_url, identity_service
 from localecs.store import schema
 from localecs.store.database import make_engine
 from localecs.store.uow import Database
+from localecs.worker_command import worker
 
 _data_dir = click.option(
     "--data-dir",
@@ -163,6 +164,7 @@ def serve(
 
 
 main.add_command(iam)
+main.add_command(worker)
 
 
 @main.group()

@@ -45,6 +45,7 @@ class Settings:
     workers: int = 4
     lease_seconds: float = 30.0
     poll_seconds: float = 1.0
+    drain_seconds: float = 30.0
     job_retention_seconds: float = 86400.0
     max_body_bytes: int = 1024 * 1024
     region: str = "cn-north-4"

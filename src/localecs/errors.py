@@ -56,6 +56,8 @@ class ApiError(Exception):
 _INVALID_PARAMETER = {Service.ECS: "Ecs.0005", Service.EVS: "EVS.5400"}
 _PROJECT_MISMATCH = {Service.ECS: "Ecs.0023", Service.EVS: "Common.0018"}
 _FORBIDDEN = {Service.ECS: "Pdp.0001", Service.EVS: "EVS.2056"}
+# EVS documents a 503 code (contract 4.3); ECS has none, so its generic system error (section 8).
+_UNAVAILABLE = {Service.ECS: "Common.0001", Service.EVS: "EVS.5503"}
 
 
 def invalid_parameter(service: Service, message: str) -> ApiError:
@@ -72,6 +74,14 @@ def project_mismatch(service: Service) -> ApiError:
 
 def forbidden(service: Service, action: str) -> ApiError:
     return ApiError(403, _FORBIDDEN[service], f"Policy doesn't allow {action} to be performed.")
+
+
+def service_unavailable(service: Service) -> ApiError:
+    return ApiError(
+        503,
+        _UNAVAILABLE[service],
+        "The service is temporarily unavailable: its database cannot be reached. Retry later.",
+    )
 
 
 def authentication_failed(reason: str) -> ApiError:

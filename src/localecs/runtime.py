@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from localecs.api.app import create_app
 from localecs.auth.authenticate import Authenticator
@@ -24,7 +26,30 @@ from localecs.services.context import Context
 from localecs.services.identity import IdentityService
 from localecs.store import schema
 from localecs.store.database import make_engine, sqlite_url
+from localecs.store.notify import WorkListener, listens
+from localecs.store.outage import wait_until_reachable
 from localecs.store.uow import Database
+
+log = logging.getLogger("localecs")
+
+
+@dataclass
+class Workers:
+    """A worker pool and, on PostgreSQL, the listener that wakes it when work is submitted."""
+
+    pool: WorkerPool
+    listener: WorkListener | None
+
+    def start(self) -> None:
+        self.pool.start()
+        if self.listener is not None:
+            self.listener.start()
+
+    def stop(self, timeout: float) -> bool:
+        """Drains the pool; returns whether every task it held finished (see WorkerPool.stop)."""
+        if self.listener is not None:
+            self.listener.stop(timeout=5)
+        return self.pool.stop(timeout)
 
 
 @dataclass
@@ -33,7 +58,7 @@ class Runtime:
     engine: Engine
     db: Database
     credential: Credential
-    workers: WorkerPool | None
+    workers: Workers | None
     app: FastAPI
 
     def start_workers(self) -> None:
@@ -42,8 +67,22 @@ class Runtime:
 
     def stop(self) -> None:
         if self.workers is not None:
-            self.workers.stop(timeout=30)
+            self.workers.stop(timeout=self.settings.drain_seconds)
         self.engine.dispose()
+
+
+@dataclass
+class WorkerRuntime:
+    """A process that only runs workers (`localecs worker`)."""
+
+    settings: Settings
+    engine: Engine
+    workers: Workers
+
+    def stop(self) -> bool:
+        drained = self.workers.stop(timeout=self.settings.drain_seconds)
+        self.engine.dispose()
+        return drained
 
 
 def database_url(settings: Settings) -> str:
@@ -66,30 +105,53 @@ def identity_service(settings: Settings, db: Database, clock: Clock) -> Identity
 def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     engine = make_engine(database_url(settings))
+    wait_until_reachable(engine, log, "start-up")
     schema.upgrade(engine)
     db = Database(engine)
     identity = identity_service(settings, db, clock)
-    credential = ensure_credential(identity, settings.bootstrap, settings.region)
+    try:
+        credential = ensure_credential(identity, settings.bootstrap, settings.region)
+    except IntegrityError:
+        # Another process of the deployment stored it at the same moment: now it is there.
+        credential = ensure_credential(identity, settings.bootstrap, settings.region)
     latency = LatencySetting(parse_profile(settings.latency_profile))
-    workers = None
-    if settings.workers > 0:
-        steps = StepLatency(settings.driver_latency)
-        driver = load_driver(settings.driver, engine, steps)
-        workers = WorkerPool(
-            db,
-            TaskContext(db, driver),
-            clock,
-            WorkerSettings(
-                concurrency=settings.workers,
-                lease_seconds=settings.lease_seconds,
-                poll_seconds=settings.poll_seconds,
-                retention_seconds=settings.job_retention_seconds,
-            ),
-            TaskControl(db, clock, latency, steps),
-        )
-    wake = workers.wake if workers is not None else (lambda: None)
+    workers = _workers(settings, engine, db, clock, latency) if settings.workers > 0 else None
+    wake = workers.pool.wake if workers is not None else (lambda: None)
     context = Context(db, clock, wake, region=settings.region, latency=latency)
     limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
     authenticator = Authenticator(db, clock, identity.box, limiter)
     app = create_app(context, authenticator, settings.max_body_bytes, identity)
     return Runtime(settings, engine, db, credential, workers, app)
+
+
+def build_worker(settings: Settings, clock: Clock | None = None) -> WorkerRuntime:
+    """Workers without the API. Upgrades the schema like `serve` (a no-op once `localecs db
+    upgrade` has run)."""
+    engine = make_engine(database_url(settings), pool_size=settings.workers + 2)
+    wait_until_reachable(engine, log, "start-up")
+    schema.upgrade(engine)
+    db = Database(engine)
+    latency = LatencySetting(parse_profile(settings.latency_profile))
+    workers = _workers(settings, engine, db, clock or SystemClock(), latency)
+    return WorkerRuntime(settings, engine, workers)
+
+
+def _workers(
+    settings: Settings, engine: Engine, db: Database, clock: Clock, latency: LatencySetting
+) -> Workers:
+    steps = StepLatency(settings.driver_latency)
+    driver = load_driver(settings.driver, engine, steps)
+    pool = WorkerPool(
+        db,
+        TaskContext(db, driver),
+        clock,
+        WorkerSettings(
+            concurrency=settings.workers,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.poll_seconds,
+            retention_seconds=settings.job_retention_seconds,
+        ),
+        TaskControl(db, clock, latency, steps),
+    )
+    listener = WorkListener(engine, pool.wake) if listens(engine) else None
+    return Workers(pool, listener)

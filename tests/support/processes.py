@@ -4,6 +4,12 @@ admission and execution."""
 
 from __future__ import annotations
 
+import re
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import RunningService, new_credentials, start_service, stop_service
@@ -44,3 +50,63 @@ class SharedStore:
         for running in self.processes:
             if running.process.poll() is None:
                 stop_service(running, kill=True)
+
+
+@dataclass
+class WorkerProcess:
+    """A `localecs worker` process and its log."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    identity: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_worker(
+    data_dir: Path,
+    database_url: str | None,
+    *extra_args: str,
+    driver_latency: float = 0.05,
+    lease_seconds: float = 3.0,
+) -> WorkerProcess:
+    """Starts `localecs worker` and waits until its pool runs (it logs its identity then)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"worker-{secrets.token_hex(4)}.log"
+    args = [
+        sys.executable,
+        "-m",
+        "localecs",
+        "worker",
+        "--data-dir",
+        str(data_dir),
+        "--driver-latency",
+        str(driver_latency),
+        "--lease-seconds",
+        str(lease_seconds),
+        *extra_args,
+    ]
+    if database_url:
+        args += ["--database-url", database_url]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"(worker-[0-9a-f]+) started", log_path.read_text(errors="replace"))
+        if found:
+            return WorkerProcess(process, log_path, found.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"localecs worker exited early:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"localecs worker did not start:\n{log_path.read_text()}")
+
+
+def stop_worker(worker: WorkerProcess, *, kill: bool = False, timeout: float = 60) -> int:
+    if worker.process.poll() is None:
+        if kill:
+            worker.process.kill()
+        else:
+            worker.process.terminate()
+    return worker.process.wait(timeout=timeout)

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from localecs.api.responses import JSONResponse
-from localecs.errors import ApiError, ErrorFormat, Service, invalid_parameter
+from localecs.errors import ApiError, ErrorFormat, Service, invalid_parameter, service_unavailable
+from localecs.store.outage import describe, is_conflict, is_unavailable
 
 log = logging.getLogger("localecs.api")
 
@@ -67,7 +69,25 @@ def install(app: FastAPI) -> None:
         )
         return error_response(error, request_id_of(request))
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DBAPIError)
+        if not (is_unavailable(exc) or is_conflict(exc)):
+            raise exc  # a bug: the middleware's last resort answers 500 and logs it
+        # Nothing was changed: the transaction did not commit. The client may retry.
+        log.warning(
+            "%s %s: database unavailable (%s) [%s]",
+            request.method,
+            request.url.path,
+            describe(exc),
+            request_id_of(request),
+        )
+        error = service_unavailable(service_for_path(request.url.path))
+        response = error_response(error, request_id_of(request))
+        response.headers["Retry-After"] = "1"
+        return response
+
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(ValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)

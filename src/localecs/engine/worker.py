@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -22,9 +24,10 @@ from localecs.engine.control import Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
 from localecs.store import queue
+from localecs.store.outage import Outage, is_unavailable
 from localecs.store.repository import Repository
 from localecs.store.tables import Job
-from localecs.store.uow import Database
+from localecs.store.uow import Database, retry_on_conflict
 
 log = logging.getLogger("localecs.worker")
 
@@ -42,6 +45,12 @@ class Outcome:
 
     code: str
     reason: str
+
+
+# Claims lost in a row to other workers (same server, same instant) before idling.
+CLAIM_RACES = 3
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._in_flight: dict[str, str] = {}  # task id -> worker id
         self._in_flight_lock = threading.Lock()
+        self._outage = Outage(log, "workers")
         self.identity = f"worker-{new_job_id()[:12]}"
         # How long executing a task takes, on a moving average (the data plane's speed).
         self._execute_seconds = 0.0
@@ -91,13 +101,32 @@ class WorkerPool:
             self._pending_wakeups += 1
             self._wakeup.notify()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stops claiming; tasks already running finish and are recorded."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stops claiming; tasks already running finish and are recorded. Those still running
+        after `timeout` seconds are released (their leases end now) for another worker to take
+        up. Returns whether every task finished."""
         self._stopping.set()
         with self._wakeup:
             self._wakeup.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in self._threads):
+            return True
+        self._release_held()
+        return False
+
+    def _release_held(self) -> None:
+        with self._in_flight_lock:
+            held = dict(self._in_flight)
+        if not held:
+            return
+        try:
+            with self._db.write() as repo:
+                released = queue.release_tasks(repo, held, self._clock.now())
+            log.warning("released %d unfinished tasks for other workers", released)
+        except (OperationalError, DBAPIError) as error:
+            log.error("could not release %d tasks (%s); their leases will expire", len(held), error)
 
     def _spawn(self, target: Callable[[str], None], name: str) -> None:
         thread = threading.Thread(target=target, args=(name,), name=name, daemon=True)
@@ -112,9 +141,12 @@ class WorkerPool:
                     self._idle()
                     continue
                 self._process(worker_id, tasks)
-            except (OperationalError, DBAPIError):
-                log.warning("the database is unavailable; retrying", exc_info=True)
-                self._stopping.wait(self._settings.poll_seconds)
+            except (OperationalError, DBAPIError) as error:
+                if is_unavailable(error):
+                    self._stopping.wait(self._outage.failed(error))
+                else:
+                    log.exception("worker %s: database error; carrying on", worker_id)
+                    self._stopping.wait(self._settings.poll_seconds)
             except Exception:
                 log.exception("worker %s hit an unexpected error; carrying on", worker_id)
                 self._stopping.wait(self._settings.poll_seconds)
@@ -129,19 +161,25 @@ class WorkerPool:
         """This worker's fair share of the runnable tasks (see queue.claim_tasks)."""
         sharers = self._settings.concurrency
         most = sharers if self._fast_data_plane else 1
-        try:
-            with self._db.write() as repo:
-                if self._control is not None:
-                    tasks = self._control.claim(
-                        repo, worker_id, self.lease, sharers=sharers, most=most
-                    )
-                else:
-                    tasks = queue.claim_tasks(
-                        repo, worker_id, self._clock, self.lease, sharers=sharers, most=most
-                    )
-        except IntegrityError:
-            # Another process started a task on the same server between our read and write.
+        for _ in range(CLAIM_RACES):
+            try:
+                with self._db.write() as repo:
+                    if self._control is not None:
+                        tasks = self._control.claim(
+                            repo, worker_id, self.lease, sharers=sharers, most=most
+                        )
+                    else:
+                        tasks = queue.claim_tasks(
+                            repo, worker_id, self._clock, self.lease, sharers=sharers, most=most
+                        )
+                break
+            except IntegrityError:
+                # Another worker started a task on the same server between our read and our
+                # write. Other tasks may well be runnable: look again at once, not at next poll.
+                continue
+        else:
             return []
+        self._outage.succeeded()
         if tasks:
             with self._in_flight_lock:
                 for task in tasks:
@@ -162,7 +200,8 @@ class WorkerPool:
                 for task in tasks:
                     started = time.perf_counter()
                     try:
-                        outcomes.append((task, self._execute(worker_id, task)))
+                        failure = self._patiently(partial(self._execute, worker_id, task))
+                        outcomes.append((task, failure))
                     except Interrupted:
                         log.info("task %s left to its lease (held, reset or stopping)", task.id)
                     # Holds, faults and latency profiles count too: a task that waited is slow.
@@ -172,10 +211,10 @@ class WorkerPool:
                 # What was done is recorded even if the database went away in between (then the
                 # rest is repeated once the leases expire).
                 if outcomes:
-                    self._record(worker_id, outcomes)
-        except (OperationalError, DBAPIError):
-            # The outcome could not be recorded; the lease will expire and the task is repeated.
-            log.warning("could not record tasks %s", [t.id for t in tasks], exc_info=True)
+                    self._patiently(lambda: self._record(worker_id, outcomes))
+        except (OperationalError, DBAPIError) as error:
+            # The database stayed away: the leases expire and another worker repeats the tasks.
+            log.warning("gave up on tasks %s for now (%s)", [t.id for t in tasks], error)
         finally:
             with self._in_flight_lock:
                 for task in tasks:
@@ -200,6 +239,24 @@ class WorkerPool:
             return Outcome("Common.0001", "Internal error.")
         return None
 
+    def _patiently(self, step: Callable[[], _T]) -> _T:
+        """Runs a step of claimed tasks again while the database is unavailable (the step is
+        idempotent), for as long as the tasks' leases would last without a heartbeat. Then the
+        error propagates, and the tasks are left for whoever claims them once the leases end."""
+        give_up = time.monotonic() + self._settings.lease_seconds
+        while True:
+            try:
+                result = step()
+            except (OperationalError, DBAPIError) as error:
+                if not is_unavailable(error) or time.monotonic() > give_up:
+                    raise
+                # Not the stop event's wait: a stopping pool still finishes what it holds.
+                time.sleep(self._outage.failed(error))
+                continue
+            self._outage.succeeded()
+            return result
+
+    @retry_on_conflict
     def _record(self, worker_id: str, outcomes: list[tuple[Job, Outcome | None]]) -> None:
         """Records outcomes in one transaction, each task in a savepoint of its own, so that
         one whose records refuse the change (TaskFailed in apply) fails alone."""
@@ -250,8 +307,12 @@ class WorkerPool:
                 if since > min(PURGE_INTERVAL_SECONDS, self._settings.retention_seconds):
                     last_purge = self._clock.now()
                     self._purge()
-            except (OperationalError, DBAPIError):
-                log.warning("heartbeat failed; the database is unavailable", exc_info=True)
+                self._outage.succeeded()
+            except (OperationalError, DBAPIError) as error:
+                if is_unavailable(error):
+                    self._outage.failed(error)
+                else:
+                    log.exception("heartbeat: database error")
 
     def _renew_leases(self) -> None:
         with self._in_flight_lock:

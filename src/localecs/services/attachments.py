@@ -20,6 +20,7 @@ from localecs.services.lookups import require_server, require_servers, require_v
 from localecs.services.volume_status import refresh_volume_status
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Server, Volume
+from localecs.store.uow import retry_on_conflict
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class BlockDevices:
     used_slots: int
 
 
+@retry_on_conflict
 def batch_detach_volumes(
     ctx: Context, project_id: str, volume_id: str, server_ids: Sequence[str]
 ) -> str:
@@ -69,6 +71,7 @@ def batch_detach_volumes(
     return job_id
 
 
+@retry_on_conflict
 def detach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
 ) -> str:
@@ -89,6 +92,7 @@ def detach_server_volume(
     return job_id
 
 
+@retry_on_conflict
 def batch_attach_sharable_volumes(
     ctx: Context, project_id: str, volume_id: str, requests: Sequence[AttachRequest]
 ) -> str:
@@ -110,6 +114,7 @@ def batch_attach_sharable_volumes(
     return job_id
 
 
+@retry_on_conflict
 def attach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, device: str | None, dry_run: bool
 ) -> str | None:

@@ -19,6 +19,7 @@ from localecs.errors import ApiError, Service
 from localecs.services.context import Context
 from localecs.store.repository import Repository
 from localecs.store.tables import ClientToken
+from localecs.store.uow import retry_on_conflict
 
 TOKEN_LIFETIME = timedelta(hours=8)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -48,6 +49,7 @@ class IdempotencyKey:
         return cls(service, token, digest)
 
 
+@retry_on_conflict
 def run_once(
     ctx: Context,
     project_id: str,

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from localecs.domain.jobs import JobStatus, JobType
 from localecs.errors import job_not_found
 from localecs.ids import new_job_id
+from localecs.store.notify import announce_work
 from localecs.store.repository import Repository
 from localecs.store.uow import Database
 
@@ -65,6 +66,7 @@ def submit_single(repo: Repository, now: datetime, project_id: str, task: Task) 
     """A job that is itself executed (single attach, single detach, create one volume)."""
     job = _job_row(project_id, task, now, parent_id=None)
     repo.insert_jobs([job])
+    announce_work(repo)
     return str(job["id"])
 
 
@@ -94,6 +96,7 @@ def submit_batch(
     )
     # The parent first: sub-jobs follow it in submission order (seq).
     repo.insert_jobs([parent, *(_job_row(project_id, t, now, parent_id) for t in tasks)])
+    announce_work(repo)
     return parent_id
 
 

@@ -21,6 +21,7 @@ from localecs.services.jobs import Task, submit_batch
 from localecs.services.lookups import require_server, require_servers
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Server, Volume
+from localecs.store.uow import retry_on_conflict
 
 MAX_DATA_VOLUMES = 23
 # Addresses only need to look plausible and differ; nothing secret depends on them.
@@ -275,6 +276,7 @@ def _matches(server: Server, filters: ServerFilters) -> bool:
     )
 
 
+@retry_on_conflict
 def batch_power(ctx: Context, project_id: str, server_ids: Sequence[str], on: bool) -> str:
     _check_distinct(server_ids)
     with ctx.db.write() as repo:
@@ -294,6 +296,7 @@ def batch_power(ctx: Context, project_id: str, server_ids: Sequence[str], on: bo
     return job_id
 
 
+@retry_on_conflict
 def delete_servers(
     ctx: Context, project_id: str, server_ids: Sequence[str], delete_volume: bool
 ) -> str:

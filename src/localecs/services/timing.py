@@ -17,6 +17,7 @@ from localecs.domain.faults import Target, invalid, task_operations
 from localecs.domain.jobs import JobStatus
 from localecs.domain.latency import LatencySetting, parse_setting
 from localecs.store import control
+from localecs.store.notify import announce_work
 from localecs.store.repository import Repository
 from localecs.store.tables import Job
 from localecs.store.uow import Database
@@ -41,6 +42,7 @@ def set_latency(db: Database, data: Mapping[str, Any]) -> LatencySetting:
     setting = parse_setting(data)
     with db.write() as repo:
         control.put_setting(repo, LATENCY, setting.to_json())
+        announce_work(repo)  # leaving manual mode makes held tasks claimable
     return setting
 
 
@@ -145,4 +147,6 @@ def release(db: Database, default: LatencySetting, wanted: ReleaseFilter) -> lis
             gate = control.gate(repo, held.task.id, create=True)
             assert gate is not None
             gate.released += 1
+        if chosen:
+            announce_work(repo)  # a released task may now be claimed, in any worker process
         return chosen

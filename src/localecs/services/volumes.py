@@ -19,6 +19,7 @@ from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.services.lookups import require_volume
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Volume
+from localecs.store.uow import retry_on_conflict
 
 SERVICE_TYPE = "EVS"
 
@@ -206,6 +207,7 @@ def _matches(volume: Volume, filters: VolumeFilters) -> bool:
     return has and lacks
 
 
+@retry_on_conflict
 def delete_volume(ctx: Context, project_id: str, volume_id: str) -> str:
     with ctx.db.write() as repo:
         volume = require_volume(repo, project_id, volume_id, lock=True)

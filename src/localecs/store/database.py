@@ -52,12 +52,37 @@ def _json_text(value: Any) -> str:
 # JSON columns (entities, payloads, tags) are read on every ShowJob and listing: orjson.
 _JSON = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 
+# libpq settings that bound how long a dead network can hold a connection: the connect itself,
+# an idle connection (keepalives), and data left unacknowledged (a cut cable). Without them a
+# half-open connection waits for the kernel's TCP timeouts, which run to many minutes.
+LIBPQ_TIMEOUTS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds
+}
+
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    if make_url(url).get_backend_name() == "sqlite":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    if parsed.drivername == "postgresql":
+        # A plain postgresql:// URL means SQLAlchemy's default driver (psycopg2); ours is
+        # psycopg 3, the one installed with localecs[postgres].
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    libpq = parsed.get_driver_name() in ("psycopg", "psycopg2")
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # Every checkout checks its connection first, so one that died with the database
+        # (a restart, a terminated backend) is replaced instead of failing a request.
+        pool_pre_ping=True,
+        connect_args=LIBPQ_TIMEOUTS if libpq else {},
+        **_JSON,
     )
 
 

@@ -8,7 +8,7 @@ running tasks on one server.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -165,6 +165,20 @@ def renew_leases(
         .where(Job.id.in_(list(task_ids)), Job.lease_owner == worker_id, Job.status == _RUNNING)
         .values(lease_expires_at=until)
     )
+
+
+def release_tasks(repo: Repository, held: Mapping[str, str], now: datetime) -> int:
+    """Ends the leases of tasks (id -> worker id) their workers will not finish, so another
+    worker takes them up at once. Returns how many were still held."""
+    released = 0
+    for task_id, worker_id in held.items():
+        result = repo.session.execute(
+            update(Job)
+            .where(Job.id == task_id, Job.lease_owner == worker_id, Job.status == _RUNNING)
+            .values(lease_expires_at=now)
+        )
+        released += result.rowcount  # type: ignore[attr-defined]
+    return released
 
 
 def owned_task(repo: Repository, task_id: str, worker_id: str) -> Job:

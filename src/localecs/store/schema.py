@@ -6,7 +6,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+
+# Any fixed number: the key of the PostgreSQL advisory lock that upgrades take.
+_UPGRADE_LOCK = 0x6C6F63616C656373  # "localecs"
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -27,6 +30,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with connection.begin():
+                if not sqlite:
+                    # Processes of one deployment may start together: one upgrades, the others
+                    # wait for it (the lock ends with the transaction), then find nothing to do.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK}
+                    )
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
                 if sqlite:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from localecs.store.database import WRITE_TRANSACTION, writer_lock
+from localecs.store.outage import is_conflict
 from localecs.store.reads import Reads
 from localecs.store.repository import Repository
+
+log = logging.getLogger("localecs.store")
 
 
 class Database:
@@ -47,3 +56,37 @@ class Database:
 
     def session(self) -> Session:
         return self._reads()
+
+
+CONFLICT_ATTEMPTS = 5
+
+_Result = TypeVar("_Result")
+_Params = ParamSpec("_Params")
+
+
+def retry_on_conflict(
+    function: Callable[_Params, _Result],
+) -> Callable[_Params, _Result]:
+    """Runs `function` again (a bounded number of times) when its transaction was aborted as a
+    deadlock victim or a serialization failure. The function must own its transactions: each
+    attempt starts from scratch and sees the database afresh, so its checks are re-run too."""
+
+    @functools.wraps(function)
+    def retrying(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return function(*args, **kwargs)
+            except DBAPIError as error:
+                if not is_conflict(error) or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info(
+                    "%s: transaction conflict (%s), attempt %d",
+                    function.__name__,
+                    getattr(error.orig, "sqlstate", "?"),
+                    attempt,
+                )
+                # A little jitter, so that the two victims of one deadlock do not meet again.
+                time.sleep(random.uniform(0, 0.01 * 2.0**attempt))
+        raise AssertionError("unreachable")
+
+    return retrying

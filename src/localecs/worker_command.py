@@ -1,0 +1,158 @@
+"""`localecs worker`: a process that runs workers only, beside any number of `serve` processes.
+
+It shares the queue with every other process on the same database. SIGTERM (or Ctrl-C) drains:
+no new claims, the tasks in hand finish and are recorded, and any still running after
+`--drain-seconds` are released to other workers; then it exits 0. SIGKILL is safe too: the
+leases of the tasks it held expire and other workers take them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from localecs.config import DEFAULT_DATA_DIR, Settings
+from localecs.drivers.loading import DriverLoadError
+from localecs.runtime import build_worker
+
+log = logging.getLogger("localecs.worker")
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    envvar="LOCALECS_DATA_DIR",
+    show_default=True,
+    help="Where the embedded SQLite database lives (when no --database-url is given).",
+)
+@click.option(
+    "--database-url",
+    envvar="LOCALECS_DATABASE_URL",
+    help="SQLAlchemy URL of the shared database, e.g. postgresql+psycopg://user@host/db.",
+)
+@click.option(
+    "--concurrency",
+    default=4,
+    type=click.IntRange(min=1),
+    envvar="LOCALECS_WORKER_CONCURRENCY",
+    show_default=True,
+    help="Tasks this process runs at once (one thread each).",
+)
+@click.option(
+    "--lease-seconds",
+    default=30.0,
+    type=click.FloatRange(min=1),
+    envvar="LOCALECS_LEASE_SECONDS",
+    show_default=True,
+    help="How long a claimed task is this worker's without a heartbeat.",
+)
+@click.option(
+    "--poll-seconds",
+    default=5.0,
+    type=click.FloatRange(min=0.05),
+    envvar="LOCALECS_POLL_SECONDS",
+    show_default=True,
+    help="How often an idle worker looks for work unwoken (PostgreSQL wakes it by NOTIFY).",
+)
+@click.option(
+    "--drain-seconds",
+    default=30.0,
+    type=click.FloatRange(min=0),
+    envvar="LOCALECS_DRAIN_SECONDS",
+    show_default=True,
+    help="On SIGTERM, how long running tasks may take to finish before they are released.",
+)
+@click.option(
+    "--driver",
+    default="simulated",
+    envvar="LOCALECS_DRIVER",
+    show_default=True,
+    help="The data plane: 'simulated', or 'package.module:factory' for a driver of your own.",
+)
+@click.option(
+    "--driver-latency",
+    default=0.3,
+    type=click.FloatRange(min=0),
+    envvar="LOCALECS_DRIVER_LATENCY",
+    show_default=True,
+    help="Seconds each simulated data-plane operation takes (0 for instant).",
+)
+@click.option(
+    "--latency-profile",
+    default="default",
+    type=click.Choice(["instant", "default", "realistic", "manual"]),
+    envvar="LOCALECS_LATENCY_PROFILE",
+    show_default=True,
+    help="The latency profile until one is set at run time (docs/faults-and-time.md); give "
+    "every process of a deployment the same.",
+)
+@click.option(
+    "--job-retention",
+    default=86400.0,
+    type=click.FloatRange(min=0),
+    envvar="LOCALECS_JOB_RETENTION",
+    show_default=True,
+    help="Seconds a finished job stays queryable before it is purged.",
+)
+@click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
+def worker(
+    data_dir: Path,
+    database_url: str | None,
+    concurrency: int,
+    lease_seconds: float,
+    poll_seconds: float,
+    drain_seconds: float,
+    driver: str,
+    driver_latency: float,
+    latency_profile: str,
+    job_retention: float,
+    log_level: str,
+) -> None:
+    """Run workers only (no HTTP server) on the shared database."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        driver=driver,
+        driver_latency=driver_latency,
+        latency_profile=latency_profile,
+        workers=concurrency,
+        lease_seconds=lease_seconds,
+        poll_seconds=poll_seconds,
+        drain_seconds=drain_seconds,
+        job_retention_seconds=job_retention,
+    )
+    try:
+        runtime = build_worker(settings)
+    except DriverLoadError as error:
+        raise click.BadParameter(str(error), param_hint="--driver") from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: draining", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    runtime.workers.start()
+    log.info(
+        "%s started: %d workers, lease %.0fs, %s",
+        runtime.workers.pool.identity,
+        concurrency,
+        lease_seconds,
+        "woken by NOTIFY" if runtime.workers.listener is not None else "polling",
+    )
+    # A timed wait, so the main thread returns to the interpreter and runs the signal handler.
+    while not stop.wait(0.5):
+        pass
+    drained = runtime.stop()
+    log.info("%s stopped (%s)", runtime.workers.pool.identity, "drained" if drained else "released")
