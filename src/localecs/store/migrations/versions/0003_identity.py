@@ -1,7 +1,7 @@
 """identity: accounts, users, groups, keys of users, custom policies, grants, tokens
 
-Revision ID: 0002
-Revises: 0004
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-28 20:45:00
 
 A foundation-era store has projects and access keys but no accounts or users. Its projects
@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-# After the faults migration, which main already has: stores at 0004 upgrade in order.
-down_revision = "0004"
+revision = "0003"
+# After the faults migration (0002).
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
