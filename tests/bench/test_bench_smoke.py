@@ -31,7 +31,7 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install -y wrk)")
     if importlib.util.find_spec("moto") is None:
-        pytest.skip("the bench extra is not installed (pip install -e '.[dev,bench]')")
+        pytest.skip("moto is not installed (pip install -e '.[dev]')")
     figures_path = tmp_path / "figures.json"
     result = _bench("--quick", "--no-postgres", "--json", str(figures_path))
     assert result.returncode == 0, result.stdout + result.stderr
