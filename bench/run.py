@@ -42,10 +42,11 @@ class Sizes:
     fleet_servers: int
     fleet_volumes: int
     fleet_jobs: int
+    scale_out_jobs: int  # batch jobs of 8 sub-jobs per worker-process count (PostgreSQL)
 
 
-FULL = Sizes(10, 64, 1500, 300, 50, 10, 5, 100_000, 100_000, 1_000_000)
-QUICK = Sizes(1, 16, 400, 20, 3, 1, 1, 200, 200, 2_000)
+FULL = Sizes(10, 64, 1500, 300, 50, 10, 5, 100_000, 100_000, 1_000_000, 100)
+QUICK = Sizes(1, 16, 400, 20, 3, 1, 1, 200, 200, 2_000, 10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +99,7 @@ class Bench:
                 self.figures["pg_scale_out"] = {
                     str(k): v
                     for k, v in workers.postgres_scale_out(
-                        pg_url, self.sizes.e2e_rounds * 100
+                        pg_url, self.sizes.scale_out_jobs
                     ).items()
                 }
         self._log("end-to-end latency")

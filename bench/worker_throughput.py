@@ -52,6 +52,8 @@ from localecs.store.tables import Job
 
 SERVERS = 40
 SUB_JOBS_PER_JOB = 8
+# EVS takes at most 100 disks in one create call (volume.count).
+MAX_VOLUMES_PER_CREATE = 100
 LATENCY_SAMPLES = 40
 WORKER_CONCURRENCY = 4
 
@@ -159,19 +161,25 @@ class _Deployment:
         created = self.ecs.create_servers(
             ecs_model.CreateServersRequest(body=ecs_model.CreateServersRequestBody(server=server))
         )
-        option = evs_model.CreateVolumeOption(
-            availability_zone="cn-north-4a", volume_type="SSD", size=10, multiattach=True,
-            name="bench", count=disks,
-        )  # fmt: skip
-        volumes = self.evs.create_volume(
-            evs_model.CreateVolumeRequest(body=evs_model.CreateVolumeRequestBody(volume=option))
-        )
+        volume_ids: list[str] = []
+        volume_jobs: list[str] = []
+        for first in range(0, disks, MAX_VOLUMES_PER_CREATE):
+            option = evs_model.CreateVolumeOption(
+                availability_zone="cn-north-4a", volume_type="SSD", size=10, multiattach=True,
+                name="bench", count=min(MAX_VOLUMES_PER_CREATE, disks - first),
+            )  # fmt: skip
+            volumes = self.evs.create_volume(
+                evs_model.CreateVolumeRequest(body=evs_model.CreateVolumeRequestBody(volume=option))
+            )
+            volume_ids += volumes.volume_ids
+            volume_jobs.append(volumes.job_id)
         self._wait_job(created.job_id)
-        self._wait_job(volumes.job_id)
+        for job_id in volume_jobs:
+            self._wait_job(job_id)
         helper.terminate()
         helper.wait(60)
         self._processes.remove(helper)
-        return list(created.server_ids), list(volumes.volume_ids)
+        return list(created.server_ids), volume_ids
 
     def _start_worker(self, driver_latency: float | None = None) -> subprocess.Popen[bytes]:
         log = self._dir / f"worker-{secrets.token_hex(4)}.log"
@@ -297,7 +305,12 @@ def main() -> None:
         or os.environ.get("LOCALECS_TEST_POSTGRES_URL"),
         help="a PostgreSQL URL; measurements run in fresh databases beside it",
     )
-    parser.add_argument("--jobs", type=int, default=60, help="batch jobs of 8 sub-jobs each")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=60,
+        help="batch jobs of 8 sub-jobs each (at most ~110: the 40 servers run out of disk slots)",
+    )
     parser.add_argument("--workers", default="1,2,4", help="worker process counts to try")
     parser.add_argument(
         "--driver-latency",
