@@ -131,9 +131,14 @@ def _worker_rows(figures: dict[str, Any]) -> list[Row]:
     if not scale_out:
         return [*rows, Row("3. postgresql: worker sub-jobs /s", "n/a (PostgreSQL not run)")]
     for count, found in scale_out.items():
-        # Whatever bench/worker_throughput.measure reports, as it reports it.
-        shown = ", ".join(f"{key} {value:,.1f}" for key, value in sorted(found.items()))
-        rows.append(Row(f"3. postgresql: {count} worker process(es)", shown))
+        rows.append(
+            Row(
+                f"3. postgresql: {count} worker process(es)",
+                f"{found['sub_jobs_per_second']:,.0f} sub-jobs/s",
+                f"pick-up p50 {found['pickup_p50_ms']:.1f} ms, p99 {found['pickup_p99_ms']:.1f} ms;"
+                f" {found['sub_jobs']:,.0f} sub-jobs",
+            )
+        )
     return rows
 
 
