@@ -124,7 +124,13 @@ class Reads:
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
-        connection = self._engine.raw_connection()
+        try:
+            connection = self._engine.raw_connection()
+        except self._dbapi_error as error:
+            # raw_connection() leaves a failed connect unwrapped; callers (the API's 503 handler,
+            # the workers' outage backoff) expect SQLAlchemy's DBAPIError family, as from any
+            # other checkout.
+            raise DBAPIError.instance(None, None, error, self._dbapi_error) from error
         try:
             if self._server:
                 # Autocommit for the one statement: no BEGIN/ROLLBACK round trips around it.
