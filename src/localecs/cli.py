@@ -11,12 +11,12 @@ from types import FrameType
 import click
 import uvicorn
 
+from localecs import cli_options as options
 from localecs.auth.encryption import EncryptionKeyError
 from localecs.bootstrap import Credential
 from localecs.cli_iam import iam, identity_options
 from localecs.clock import SystemClock
 from localecs.config import (
-    DEFAULT_DATA_DIR,
     DEFAULT_PORT,
     BootstrapCredential,
     IdentitySettings,
@@ -30,20 +30,6 @@ from localecs.store.database import make_engine
 from localecs.store.uow import Database
 from localecs.worker_command import worker
 
-_data_dir = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    envvar="LOCALECS_DATA_DIR",
-    show_default=True,
-    help="Where the embedded SQLite database lives.",
-)
-_database_url = click.option(
-    "--database-url",
-    envvar="LOCALECS_DATABASE_URL",
-    help="SQLAlchemy URL of the database (default: SQLite in the data directory).",
-)
-
 
 @click.group()
 def main() -> None:
@@ -53,32 +39,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", envvar="LOCALECS_HOST", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, type=int, envvar="LOCALECS_PORT", show_default=True)
-@_data_dir
-@_database_url
-@click.option(
-    "--driver-latency",
-    default=0.3,
-    type=click.FloatRange(min=0),
-    envvar="LOCALECS_DRIVER_LATENCY",
-    show_default=True,
-    help="Seconds each simulated data-plane operation takes (0 for instant).",
-)
-@click.option(
-    "--latency-profile",
-    default="default",
-    type=click.Choice(["instant", "default", "realistic", "manual"]),
-    envvar="LOCALECS_LATENCY_PROFILE",
-    show_default=True,
-    help="How long tasks take: default (--driver-latency per step), instant, realistic, or "
-    "manual (each task waits to be released; docs/faults-and-time.md).",
-)
-@click.option(
-    "--driver",
-    default="simulated",
-    envvar="LOCALECS_DRIVER",
-    show_default=True,
-    help="The data plane: 'simulated', or 'package.module:factory' for a driver of your own.",
-)
+@options.data_dir
+@options.database_url
+@options.driver_latency
+@options.latency_profile
+@options.driver
 @click.option(
     "--workers",
     default=4,
@@ -87,23 +52,9 @@ def main() -> None:
     show_default=True,
     help="Worker threads in this process (0: API only).",
 )
-@click.option(
-    "--lease-seconds",
-    default=30.0,
-    type=click.FloatRange(min=1),
-    envvar="LOCALECS_LEASE_SECONDS",
-    show_default=True,
-    help="How long a claimed task is a worker's before another may take it up.",
-)
-@click.option(
-    "--job-retention",
-    default=86400.0,
-    type=click.FloatRange(min=0),
-    envvar="LOCALECS_JOB_RETENTION",
-    show_default=True,
-    help="Seconds a finished job stays queryable before it is purged.",
-)
-@click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
+@options.lease_seconds
+@options.job_retention
+@options.log_level
 @identity_options
 def serve(
     host: str,
@@ -173,8 +124,8 @@ def db() -> None:
 
 
 @db.command()
-@_data_dir
-@_database_url
+@options.data_dir
+@options.database_url
 def upgrade(data_dir: Path, database_url: str | None) -> None:
     """Bring the schema up to the newest migration."""
     url = _url(data_dir, database_url)

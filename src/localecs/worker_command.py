@@ -16,7 +16,8 @@ from types import FrameType
 
 import click
 
-from localecs.config import DEFAULT_DATA_DIR, Settings
+from localecs import cli_options as options
+from localecs.config import Settings
 from localecs.drivers.loading import DriverLoadError
 from localecs.runtime import build_worker
 
@@ -24,19 +25,8 @@ log = logging.getLogger("localecs.worker")
 
 
 @click.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    envvar="LOCALECS_DATA_DIR",
-    show_default=True,
-    help="Where the embedded SQLite database lives (when no --database-url is given).",
-)
-@click.option(
-    "--database-url",
-    envvar="LOCALECS_DATABASE_URL",
-    help="SQLAlchemy URL of the shared database, e.g. postgresql+psycopg://user@host/db.",
-)
+@options.data_dir
+@options.database_url
 @click.option(
     "--concurrency",
     default=4,
@@ -45,14 +35,7 @@ log = logging.getLogger("localecs.worker")
     show_default=True,
     help="Tasks this process runs at once (one thread each).",
 )
-@click.option(
-    "--lease-seconds",
-    default=30.0,
-    type=click.FloatRange(min=1),
-    envvar="LOCALECS_LEASE_SECONDS",
-    show_default=True,
-    help="How long a claimed task is this worker's without a heartbeat.",
-)
+@options.lease_seconds
 @click.option(
     "--poll-seconds",
     default=5.0,
@@ -69,39 +52,11 @@ log = logging.getLogger("localecs.worker")
     show_default=True,
     help="On SIGTERM, how long running tasks may take to finish before they are released.",
 )
-@click.option(
-    "--driver",
-    default="simulated",
-    envvar="LOCALECS_DRIVER",
-    show_default=True,
-    help="The data plane: 'simulated', or 'package.module:factory' for a driver of your own.",
-)
-@click.option(
-    "--driver-latency",
-    default=0.3,
-    type=click.FloatRange(min=0),
-    envvar="LOCALECS_DRIVER_LATENCY",
-    show_default=True,
-    help="Seconds each simulated data-plane operation takes (0 for instant).",
-)
-@click.option(
-    "--latency-profile",
-    default="default",
-    type=click.Choice(["instant", "default", "realistic", "manual"]),
-    envvar="LOCALECS_LATENCY_PROFILE",
-    show_default=True,
-    help="The latency profile until one is set at run time (docs/faults-and-time.md); give "
-    "every process of a deployment the same.",
-)
-@click.option(
-    "--job-retention",
-    default=86400.0,
-    type=click.FloatRange(min=0),
-    envvar="LOCALECS_JOB_RETENTION",
-    show_default=True,
-    help="Seconds a finished job stays queryable before it is purged.",
-)
-@click.option("--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True)
+@options.driver
+@options.driver_latency
+@options.latency_profile
+@options.job_retention
+@options.log_level
 def worker(
     data_dir: Path,
     database_url: str | None,
