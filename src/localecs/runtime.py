@@ -68,6 +68,7 @@ class Runtime:
     def stop(self) -> None:
         if self.workers is not None:
             self.workers.stop(timeout=self.settings.drain_seconds)
+        self.db.close()
         self.engine.dispose()
 
 

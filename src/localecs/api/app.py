@@ -32,7 +32,7 @@ def create_app(
     app.state.identity = identity
     errors.install(app)
     # Routes are matched in order: the most frequent call (ShowJob, polled) comes first.
-    app.include_router(jobs.router)
+    app.router.routes.extend(jobs.routes)
     app.include_router(attachments.router)
     app.include_router(servers.router)
     app.include_router(server_tags.router)

@@ -45,26 +45,34 @@ def _signed_request(request: Request, body: bytes) -> SignedRequest:
     )
 
 
-def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Principal]]:
+async def project_caller(request: Request, mismatch_service: Service) -> Principal:
     """Checks the signature, then that the path's project is the caller's: before anything
-    else is looked up, so another project's resources are never revealed."""
+    else is looked up, so another project's resources are never revealed. Then meets any
+    HTTP fault set for the call (services/faults.py)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    context: Context = request.app.state.context
+    signed = _signed_request(request, await request.body())
+    path_project = request.path_params.get("project_id")
+    principal = await run_read(
+        context.db.inline_reads, authenticator.authenticate, signed, path_project
+    )
+    # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
+    header_project = signed.headers.get("x-project-id", path_project)
+    if path_project != principal.project_id or header_project != path_project:
+        raise project_mismatch(mismatch_service)
+    # Routes read it back through PrincipalDep to authorize the operation.
+    request.state.principal = principal
+    # Matching faults takes a transaction: only when there is a fault to meet.
+    if await run_read(context.db.inline_reads, any_faults, request):
+        await run_in_threadpool(meet_http_fault, request, signed.body, principal)
+    return principal
+
+
+def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Principal]]:
+    """``project_caller`` as a router dependency."""
 
     async def dependency(request: Request) -> Principal:
-        authenticator: Authenticator = request.app.state.authenticator
-        signed = _signed_request(request, await request.body())
-        path_project = request.path_params.get("project_id")
-        principal = await run_in_threadpool(authenticator.authenticate, signed, path_project)
-        # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
-        header_project = signed.headers.get("x-project-id", path_project)
-        if path_project != principal.project_id or header_project != path_project:
-            raise project_mismatch(mismatch_service)
-        # Routes read it back through PrincipalDep to authorize the operation.
-        request.state.principal = principal
-        # Matching faults takes a transaction: only when there is a fault to meet.
-        context: Context = request.app.state.context
-        if await run_read(context.db.inline_reads, any_faults, request):
-            await run_in_threadpool(meet_http_fault, request, signed.body, principal)
-        return principal
+        return await project_caller(request, mismatch_service)
 
     return dependency
 
@@ -73,8 +81,9 @@ async def iam_caller(request: Request) -> Principal:
     """The caller of an IAM operation: any credential (signature or token) of an account.
     The IAM client sends its account as X-Domain-Id; it must be the credential's."""
     authenticator: Authenticator = request.app.state.authenticator
+    context: Context = request.app.state.context
     signed = _signed_request(request, await request.body())
-    principal = await run_in_threadpool(authenticator.authenticate, signed)
+    principal = await run_read(context.db.inline_reads, authenticator.authenticate, signed)
     domain = signed.headers.get("x-domain-id")
     if domain is not None and domain != principal.account_id:
         raise identity_forbidden()
@@ -87,8 +96,9 @@ IamCallerDep = Annotated[Principal, Depends(iam_caller)]
 async def root(request: Request) -> Principal:
     """The control API (/_localecs/...) is signed like any call, and only for the root."""
     authenticator: Authenticator = request.app.state.authenticator
+    context: Context = request.app.state.context
     signed = _signed_request(request, await request.body())
-    principal = await run_in_threadpool(authenticator.authenticate, signed)
+    principal = await run_read(context.db.inline_reads, authenticator.authenticate, signed)
     if not principal.is_root:
         raise ApiError(403, "Pdp.0001", "Policy doesn't allow localecs:control:* to be performed.")
     return principal

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from localecs.domain.faults import camel_case
 
@@ -37,9 +37,10 @@ def operation_of(request: Request, body: bytes) -> str | None:
     return _ALIASES.get(name) or camel_case(name)
 
 
-def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute | Route]:
     for route in routes:
-        if isinstance(route, APIRoute):
+        # Plain Starlette routes too: the hottest calls (ShowJob) skip FastAPI's machinery.
+        if isinstance(route, APIRoute | Route):
             yield route
             continue
         # Included routers: Starlette mounts expose `routes`; newer FastAPI wraps an included

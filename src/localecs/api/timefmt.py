@@ -9,8 +9,11 @@ def job_time(value: datetime | None) -> str:
     """`2016-04-25T20:04:47.591Z`; a job still running has an empty end_time."""
     if value is None:
         return ""
-    # isoformat, not strftime: this runs for every sub-job of every ShowJob answer.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    if value.tzinfo is not UTC:  # the store hands back UTC: convert only what is not
+        value = value.astimezone(UTC)
+    # isoformat, not strftime: this runs for every sub-job of every ShowJob answer. The first
+    # 23 characters are `YYYY-MM-DDTHH:MM:SS.mmm`, the offset after them is always +00:00.
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def server_time(value: datetime) -> str:

@@ -1,10 +1,14 @@
 """Who is calling: an AK/SK signature (contract 5.2) or an IAM token (5.1), the account and
 project that follow from it, and the caller's policies on that project.
 
-One read transaction per request finds the key (or token), its user and the project's
-account; the user's policies come from a cache keyed on the user's ``credentials_version``,
-which every change of password, keys or grants bumps, so a change made by any process is
-seen by the very next request everywhere (contract 9).
+One prebuilt statement per request finds the key (or token) with its user (store/reads.py:
+no ORM session, no transaction); a project's account never changes, so it is read once per
+process. The user's policies come from a cache keyed on the user's ``credentials_version``, which
+every change of password, keys or grants bumps, so a change made by any process is seen by the
+very next request everywhere (contract 9). Only a cache miss opens a read transaction.
+
+On SQLite the whole check runs where the request is (the event loop: api/deps.py); the writes
+it may make (a failed signature counted, a lockout cleared) are single-row updates.
 """
 
 from __future__ import annotations
@@ -115,11 +119,7 @@ class Authenticator:
         now = self._clock.now()
         if abs(now - signed_at) > MAX_CLOCK_SKEW:
             raise authentication_failed("X-Sdk-Date is more than 15 minutes from server time")
-        with self._db.read() as repo:
-            records = IdentityRecords(repo)
-            found = records.key_record(auth.access_key)
-            if found is not None:
-                caller = self._caller(records, found.user, project_id)
+        found = self._db.hot_reads.key_record(auth.access_key)
         if found is None:
             # An unknown key costs and answers the same as a wrong signature.
             self._verify(auth, "", request)
@@ -135,6 +135,7 @@ class Authenticator:
             log.info("signature rejected for access key %s", auth.access_key)
             self._record_failure(auth.access_key)
             raise authentication_failed("verify aksk signature fail")
+        caller = self._caller(found.user, project_id)
         if not (found.status == "active" and caller.enabled):
             raise authentication_failed("the access key is disabled")
         if lock.failures:
@@ -194,16 +195,13 @@ class Authenticator:
         if not token:
             raise authentication_failed("x-auth-token not found")
         digest = token_digest(token)
-        with self._db.read() as repo:
-            records = IdentityRecords(repo)
-            found = records.token_record(digest)
-            if found is not None:
-                scope = found.project_id or ""
-                # A token acts only on its own project: for any other, the caller's project is
-                # "" and the path's project check refuses the request.
-                caller = self._caller(records, found.user, scope if scope == project_id else None)
+        found = self._db.hot_reads.token_record(digest)
         if found is None or not hmac.compare_digest(found.digest, digest):
             raise authentication_failed("decrypt token fail")
+        scope = found.project_id or ""
+        # A token acts only on its own project: for any other, the caller's project is "" and
+        # the path's project check refuses the request.
+        caller = self._caller(found.user, scope if scope == project_id else None)
         reason = identity.token_usable(
             found.expires_at, found.credentials_version, caller.version, self._clock.now()
         )
@@ -217,19 +215,19 @@ class Authenticator:
 
     # Callers
 
-    def _caller(
-        self, records: IdentityRecords, user: UserRecord, project_id: str | None
-    ) -> _Caller:
+    def _caller(self, user: UserRecord, project_id: str | None) -> _Caller:
         project = ""
         if project_id:
-            account = self._project_accounts.get(project_id) or records.project_account(project_id)
-            if account is not None:
-                self._project_accounts[project_id] = account
+            account = self._project_accounts.get(project_id)
+            if account is None:
+                account = self._db.hot_reads.project_account(project_id)
+                if account is not None:
+                    self._project_accounts[project_id] = account
             if account == user.account_id:
                 project = project_id
         policies: tuple[Policy, ...] = ()
         if project and not user.is_root:
-            policies = self._policies_of(records, user, project)
+            policies = self._policies_of(user, project)
         return _Caller(
             user.id,
             user.name,
@@ -241,17 +239,18 @@ class Authenticator:
             policies,
         )
 
-    def _policies_of(
-        self, records: IdentityRecords, user: UserRecord, project_id: str
-    ) -> tuple[Policy, ...]:
+    def _policies_of(self, user: UserRecord, project_id: str) -> tuple[Policy, ...]:
         cache_key = (user.id, project_id, user.credentials_version)
         with self._lock:
             cached = self._policies.get(cache_key)
             if cached is not None:
                 self._policies.move_to_end(cache_key)
                 return cached
+        # Read after the version that keys the cache: the documents are at least that new.
+        with self._db.read() as repo:
+            documents = IdentityRecords(repo).policy_documents(user.id, project_id)
         policies = []
-        for role_id, document in records.policy_documents(user.id, project_id):
+        for role_id, document in documents:
             try:
                 policies.append(parse_policy(document))
             except PolicyError as error:

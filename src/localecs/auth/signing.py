@@ -72,7 +72,17 @@ def parse_sdk_date(value: str) -> datetime:
     if _SDK_DATE_RE.fullmatch(value) is None:
         raise SignatureError("X-Sdk-Date must have the form YYYYMMDDTHHMMSSZ")
     try:
-        return datetime.strptime(value, SDK_DATE_FORMAT).replace(tzinfo=UTC)
+        # The regular expression has checked the form: the fields are digits at fixed places
+        # (strptime, which would check it again, costs a third of a signature check).
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise SignatureError("X-Sdk-Date is not a valid date and time") from None
 

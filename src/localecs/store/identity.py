@@ -66,7 +66,8 @@ _USER_COLUMNS = (
 
 
 # Built once: these run on every request, and building a statement costs more than running it.
-_KEY_RECORD = (
+# store/reads.py runs them on the DB-API connection; IdentityRecords inside a transaction.
+KEY_RECORD = (
     select(
         AccessKey.secret_key,
         AccessKey.secret_scheme,
@@ -78,19 +79,29 @@ _KEY_RECORD = (
     .join(User, AccessKey.user_id == User.id)
     .where(AccessKey.access_key == bindparam("access_key"))
 )
-_TOKEN_RECORD = (
+TOKEN_RECORD = (
     select(
         Token.digest, Token.project_id, Token.credentials_version, Token.expires_at, *_USER_COLUMNS
     )
     .join(User, Token.user_id == User.id)
     .where(Token.digest == bindparam("digest"))
 )
-_PROJECT_ACCOUNT = select(Project.account_id).where(Project.id == bindparam("project_id"))
+PROJECT_ACCOUNT = select(Project.account_id).where(Project.id == bindparam("project_id"))
 
 
 def _user(row: Sequence[Any], start: int) -> UserRecord:
     user_id, name, account_id, is_root, enabled, version = row[start : start + 6]
     return UserRecord(user_id, name, account_id, is_root, enabled, version)
+
+
+def key_record(row: Sequence[Any]) -> KeyRecord:
+    """A row of KEY_RECORD."""
+    return KeyRecord(row[0], row[1], row[2], row[3], row[4], _user(row, 5))
+
+
+def token_record(row: Sequence[Any]) -> TokenRecord:
+    """A row of TOKEN_RECORD."""
+    return TokenRecord(row[0], row[1], row[2], row[3], _user(row, 4))
 
 
 class IdentityRecords:
@@ -119,7 +130,7 @@ class IdentityRecords:
         return self.session.scalars(query).all()
 
     def project_account(self, project_id: str) -> str | None:
-        return self.session.scalar(_PROJECT_ACCOUNT, {"project_id": project_id})
+        return self.session.scalar(PROJECT_ACCOUNT, {"project_id": project_id})
 
     # Users
 
@@ -159,16 +170,12 @@ class IdentityRecords:
         return None if row is None else (row[0], row[1])
 
     def key_record(self, access_key: str) -> KeyRecord | None:
-        row = self.session.execute(_KEY_RECORD, {"access_key": access_key}).first()
-        if row is None:
-            return None
-        return KeyRecord(row[0], row[1], row[2], row[3], row[4], _user(row, 5))
+        row = self.session.execute(KEY_RECORD, {"access_key": access_key}).first()
+        return None if row is None else key_record(row)
 
     def token_record(self, digest: str) -> TokenRecord | None:
-        row = self.session.execute(_TOKEN_RECORD, {"digest": digest}).first()
-        if row is None:
-            return None
-        return TokenRecord(row[0], row[1], row[2], row[3], _user(row, 4))
+        row = self.session.execute(TOKEN_RECORD, {"digest": digest}).first()
+        return None if row is None else token_record(row)
 
     def key(self, access_key: str, *, lock: bool = False) -> AccessKey | None:
         query = select(AccessKey).filter_by(access_key=access_key)

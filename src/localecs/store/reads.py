@@ -1,6 +1,8 @@
-"""The hot reads: ShowJob and "is any fault set?", on the DB-API connection.
+"""The hot reads: the caller's credential, ShowJob and "is any fault set?", on the DB-API
+connection.
 
-They run on every request of a polling client. Each is one indexed statement, which is its own
+They run on every request (the credential, the fault check) or on every request of a polling
+client (ShowJob). Each is one indexed statement, which is its own
 consistent snapshot, so it needs neither an ORM session nor a transaction. The statements are
 written in SQLAlchemy and compiled once per database; rows are converted with the columns' own
 result processors (the Timestamp and JSON types), so the values are those the ORM would give.
@@ -9,14 +11,23 @@ Skipping the Core execution machinery takes a lookup from ~70 µs to a few.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, Select, bindparam, or_, select
+from sqlalchemy import Engine, PoolProxiedConnection, Select, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError
 
+from localecs.store.identity import (
+    KEY_RECORD,
+    PROJECT_ACCOUNT,
+    TOKEN_RECORD,
+    KeyRecord,
+    TokenRecord,
+    key_record,
+    token_record,
+)
 from localecs.store.tables import Fault, Job
 
 # Every signed call asks whether any fault is set (services/faults.py); almost always none is.
@@ -62,7 +73,7 @@ class JobRow(NamedTuple):
 class _Statement:
     """A Core select compiled for one engine, with its parameter order and row converters."""
 
-    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+    def __init__(self, engine: Engine, statement: Select[*tuple[Any, ...]]) -> None:
         dialect = engine.dialect
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
@@ -94,6 +105,26 @@ class Reads:
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._job_tree = _Statement(engine, _JOB_TREE)
         self._any_fault = _Statement(engine, _ANY_FAULT)
+        self._key_record = _Statement(engine, KEY_RECORD)
+        self._token_record = _Statement(engine, TOKEN_RECORD)
+        self._project_account = _Statement(engine, PROJECT_ACCOUNT)
+        self._local = threading.local()
+        self._kept: list[Any] = []
+        self._kept_guard = threading.Lock()
+
+    def key_record(self, access_key: str) -> KeyRecord | None:
+        """An access key with its user: what checking a signature needs."""
+        rows = self._fetch(self._key_record, {"access_key": access_key})
+        return key_record(rows[0]) if rows else None
+
+    def token_record(self, digest: str) -> TokenRecord | None:
+        """A token (by the hash of its text) with its user."""
+        rows = self._fetch(self._token_record, {"digest": digest})
+        return token_record(rows[0]) if rows else None
+
+    def project_account(self, project_id: str) -> str | None:
+        rows = self._fetch(self._project_account, {"project_id": project_id})
+        return str(rows[0][0]) if rows else None
 
     def any_fault(self) -> bool:
         """Whether any fault is set."""
@@ -103,14 +134,72 @@ class Reads:
         """The job's row and its sub-jobs' rows, in submission order."""
         return [JobRow(*row) for row in self._fetch(self._job_tree, {"job_id": job_id})]
 
+    def close(self) -> None:
+        """Closes the connections the SQLite reads keep (see _kept_connection)."""
+        with self._kept_guard:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            connection.close()
+
     def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[list[Any]]:
         parameters = statement.parameters(values)
-        with self._connection() as connection:
+        if self._server:
+            rows = self._fetch_pooled(statement, parameters)
+        else:
+            rows = self._fetch_kept(statement, parameters)
+        return [statement.convert(row) for row in rows]
+
+    def _fetch_kept(self, statement: _Statement, parameters: Any) -> list[Any]:
+        connection = self._kept_connection()
+        try:
             cursor = connection.cursor()
             try:
                 cursor.execute(statement.sql, parameters)
                 # fetchall: a half-read SQLite statement would keep its snapshot open.
-                rows = cursor.fetchall()
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except self._dbapi_error as error:
+            # Not trusted again: the next read on this thread opens a new connection.
+            self._forget(connection)
+            raise DBAPIError.instance(
+                statement.sql, parameters, error, self._dbapi_error
+            ) from error
+
+    def _kept_connection(self) -> Any:
+        """This thread's own SQLite connection, kept for its hot reads.
+
+        A pool checkout and check-in (with its reset) cost more than the read itself. The
+        connection is in driver autocommit (database.py), so each statement is a transaction of
+        its own and no snapshot outlives it. Taken from the engine's pool once (so it is set up
+        by the same connect hook, with the same pragmas), then detached from it.
+        """
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            fairy = self._checkout()
+            fairy.detach()
+            connection = self._local.connection = fairy.dbapi_connection
+            with self._kept_guard:
+                self._kept.append(connection)
+        return connection
+
+    def _forget(self, connection: Any) -> None:
+        self._local.connection = None
+        with self._kept_guard:
+            if connection in self._kept:
+                self._kept.remove(connection)
+        connection.close()
+
+    def _fetch_pooled(self, statement: _Statement, parameters: Any) -> list[Any]:
+        connection = self._checkout()
+        driver = connection.driver_connection
+        # Autocommit for the one statement: no BEGIN/ROLLBACK round trips around it.
+        driver.autocommit = True  # type: ignore[union-attr]
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement.sql, parameters)
+                return list(cursor.fetchall())
             except self._dbapi_error as error:
                 # As SQLAlchemy would: a dead connection leaves the pool, and callers see the
                 # same DBAPIError family as from any other statement.
@@ -120,31 +209,17 @@ class Reads:
                 ) from error
             finally:
                 cursor.close()
-        return [statement.convert(row) for row in rows]
+        finally:
+            # Never back to the pool in autocommit: the next user expects transactions.
+            if connection.is_valid:
+                driver.autocommit = False  # type: ignore[union-attr]
+            connection.close()
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _checkout(self) -> PoolProxiedConnection:
         try:
-            connection = self._engine.raw_connection()
+            return self._engine.raw_connection()
         except self._dbapi_error as error:
             # raw_connection() leaves a failed connect unwrapped; callers (the API's 503 handler,
             # the workers' outage backoff) expect SQLAlchemy's DBAPIError family, as from any
             # other checkout.
             raise DBAPIError.instance(None, None, error, self._dbapi_error) from error
-        try:
-            if self._server:
-                # Autocommit for the one statement: no BEGIN/ROLLBACK round trips around it.
-                driver = connection.driver_connection
-                driver.autocommit = True  # type: ignore[union-attr]
-                try:
-                    yield connection
-                finally:
-                    # Never back to the pool in autocommit: the next user expects transactions.
-                    if connection.is_valid:
-                        driver.autocommit = False  # type: ignore[union-attr]
-            else:
-                # The engine's connections are in driver autocommit (see database.py): a
-                # statement outside BEGIN is a transaction of its own.
-                yield connection
-        finally:
-            connection.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,20 @@ class Timestamp(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "sqlite":
+            # SQLite hands back the text written by process_bind_param; the C parser reads it
+            # many times faster than the generic DateTime processor's regular expression, and
+            # every ShowJob converts two of these per sub-job.
+            return _sqlite_timestamp
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):

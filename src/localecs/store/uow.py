@@ -57,6 +57,10 @@ class Database:
     def session(self) -> Session:
         return self._reads()
 
+    def close(self) -> None:
+        """Closes the connections kept outside the engine's pool (dispose the engine too)."""
+        self.hot_reads.close()
+
 
 CONFLICT_ATTEMPTS = 5
 

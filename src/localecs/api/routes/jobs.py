@@ -1,21 +1,32 @@
-"""ShowJob, shared by ECS and EVS (contract 2.8, 2.17): one store, a union of their entities."""
+"""ShowJob, shared by ECS and EVS (contract 2.8, 2.17): one store, a union of their entities.
+
+The call a polling client makes over and over, so it is a plain Starlette route: FastAPI's
+per-request dependency and parameter machinery costs more than the whole of ShowJob's own work
+(bench/README.md). It is matched before every other route (api/app.py).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.routing import Route
 
 from localecs.api import views
-from localecs.api.deps import ContextDep, authenticated, run_read
+from localecs.api.deps import project_caller, run_read
 from localecs.api.responses import JSONResponse
 from localecs.errors import Service
+from localecs.services.context import Context
 from localecs.services.jobs import show_job as show
 
-# The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
-router = APIRouter(dependencies=[Depends(authenticated(Service.EVS))], tags=["Jobs"])
 
-
-@router.get("/v1/{project_id}/jobs/{job_id}")
-async def show_job(project_id: str, job_id: str, ctx: ContextDep) -> JSONResponse:
-    """The status of an asynchronous job, with its sub-jobs."""
-    view = await run_read(ctx.db.inline_reads, show, ctx.db, project_id, job_id)
+async def show_job(request: Request) -> JSONResponse:
+    """The status of an asynchronous job, with its sub-jobs. Needs no permission (contract 6.2),
+    only a valid credential for the project."""
+    # The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
+    await project_caller(request, Service.EVS)
+    context: Context = request.app.state.context
+    project_id, job_id = request.path_params["project_id"], request.path_params["job_id"]
+    view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
     return JSONResponse(views.job(view))
+
+
+routes = [Route("/v1/{project_id}/jobs/{job_id}", show_job, methods=["GET"], name="show_job")]
