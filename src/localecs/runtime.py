@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from localecs.api.app import create_app
+from localecs.api.finished_jobs import FinishedJobs
 from localecs.auth.authenticate import Authenticator
 from localecs.auth.encryption import SecretBox, load_key
 from localecs.auth.ratelimit import RateLimiter
@@ -121,7 +122,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     context = Context(db, clock, wake, region=settings.region, latency=latency)
     limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
     authenticator = Authenticator(db, clock, identity.box, limiter)
-    app = create_app(context, authenticator, settings.max_body_bytes, identity)
+    # The embedded store has one API process (this one), which sees every reset and import.
+    finished_jobs = FinishedJobs(
+        enabled=db.inline_reads, retention=timedelta(seconds=settings.job_retention_seconds)
+    )
+    app = create_app(context, authenticator, settings.max_body_bytes, identity, finished_jobs)
     return Runtime(settings, engine, db, credential, workers, app)
 
 

@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from huaweicloudsdkcore.exceptions.exceptions import ServerResponseException
+from huaweicloudsdkcore.exceptions.exceptions import (
+    ClientRequestException,
+    ServerResponseException,
+)
 from huaweicloudsdkecs.v2 import model as ecs_model
 from huaweicloudsdkevs.v2 import model as evs_model
 
@@ -75,6 +78,32 @@ def test_import_replaces_what_the_project_had(controlled: Controlled) -> None:
     sdk.create_servers(c.ecs, count=2, name=sdk.unique("gone"))
     c.cloud.import_(empty)
     assert _listings(c)["servers"] == []
+
+
+def _show_job_error(c: Controlled, job_id: str) -> str:
+    try:
+        c.ecs.show_job(ecs_model.ShowJobRequest(job_id=job_id))
+    except ClientRequestException as error:
+        return f"{error.status_code} {error.error_code}"
+    return "found"
+
+
+@pytest.mark.parametrize("replace", ["reset", "import"])
+def test_a_finished_job_is_gone_after_a_reset_or_an_import(
+    controlled: Controlled, replace: str
+) -> None:
+    """A finished job's answer is kept in memory (api/finished_jobs.py): replacing the state
+    must drop it, so the job is then unknown like any other."""
+    c = controlled
+    empty = c.cloud.export()
+    _, _, job_id = _scenario(c)
+    for _ in range(2):  # the second answer comes from memory
+        assert c.ecs.show_job(ecs_model.ShowJobRequest(job_id=job_id)).status == "SUCCESS"
+    if replace == "reset":
+        c.cloud.reset()
+    else:
+        c.cloud.import_(empty)
+    assert _show_job_error(c, job_id) == "400 Common.0011"
 
 
 def _bad(document: dict[str, Any], change: Any) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from localecs import __version__
 from localecs.api import errors
+from localecs.api.finished_jobs import FinishedJobs
 from localecs.api.middleware import RequestContextMiddleware
 from localecs.api.responses import JSONResponse
 from localecs.api.routes import attachments, control, iam, jobs, server_tags, servers, volumes
@@ -19,6 +22,7 @@ def create_app(
     authenticator: Authenticator,
     max_body_bytes: int,
     identity: IdentityService,
+    finished_jobs: FinishedJobs | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="localecs",
@@ -30,6 +34,7 @@ def create_app(
     app.state.context = context
     app.state.authenticator = authenticator
     app.state.identity = identity
+    app.state.finished_jobs = finished_jobs or FinishedJobs(enabled=False, retention=timedelta())
     errors.install(app)
     # Routes are matched in order: the most frequent call (ShowJob, polled) comes first.
     app.router.routes.extend(jobs.routes)

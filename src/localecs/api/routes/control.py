@@ -103,9 +103,10 @@ async def release(request: Request, ctx: ContextDep) -> JSONResponse:
 
 
 @router.post("/reset")
-def reset(ctx: ContextDep) -> JSONResponse:
+def reset(request: Request, ctx: ContextDep) -> JSONResponse:
     """Empty every project (credentials stay), clear faults, holds and the run-time profile."""
     state.reset(ctx.db)
+    request.app.state.finished_jobs.clear()
     return JSONResponse({"status": "reset"})
 
 
@@ -120,4 +121,5 @@ async def import_state(project_id: str, request: Request, ctx: ContextDep) -> JS
     """Replace a project's state with an exported document, all or nothing."""
     document = await _json(request)
     counts = state.import_project(ctx.db, project_id, document)
+    request.app.state.finished_jobs.clear()
     return JSONResponse({"imported": counts})

@@ -7,26 +7,33 @@ per-request dependency and parameter machinery costs more than the whole of Show
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from localecs.api import views
 from localecs.api.deps import project_caller, run_read
-from localecs.api.responses import JSONResponse
+from localecs.api.finished_jobs import FinishedJobs
 from localecs.errors import Service
 from localecs.services.context import Context
 from localecs.services.jobs import show_job as show
 
 
-async def show_job(request: Request) -> JSONResponse:
+async def show_job(request: Request) -> Response:
     """The status of an asynchronous job, with its sub-jobs. Needs no permission (contract 6.2),
     only a valid credential for the project."""
     # The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
     await project_caller(request, Service.EVS)
     context: Context = request.app.state.context
+    finished: FinishedJobs = request.app.state.finished_jobs
     project_id, job_id = request.path_params["project_id"], request.path_params["job_id"]
-    view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
-    return JSONResponse(views.job(view))
+    body = finished.get(project_id, job_id, context.clock.now())
+    if body is None:
+        view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
+        body = orjson.dumps(views.job(view))
+        finished.offer(view, body)
+    return Response(body, media_type="application/json")
 
 
 routes = [Route("/v1/{project_id}/jobs/{job_id}", show_job, methods=["GET"], name="show_job")]
