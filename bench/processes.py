@@ -82,6 +82,8 @@ def start_localecs(
         "0",
         "--workers",
         str(workers),
+        # As the reference app is served (uvicorn --no-access-log): no line per request.
+        "--no-access-log",
         *extra,
     ]
     return _start(name, workdir, [sys.executable, *args], env, "/_localecs/health")

@@ -67,3 +67,10 @@ job_retention = click.option(
 log_level = click.option(
     "--log-level", default="info", envvar="LOCALECS_LOG_LEVEL", show_default=True
 )
+access_log = click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    envvar="LOCALECS_ACCESS_LOG",
+    show_default=True,
+    help="Log one line per request (logger localecs.access, at INFO).",
+)

@@ -129,3 +129,25 @@ def test_iam_commands_refuse_bad_input_with_a_message(service: RunningService) -
         assert result.returncode != 0, result.stdout
         assert expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_no_access_log_leaves_requests_out_of_the_log(tmp_path: Path) -> None:
+    from tests.conftest import new_credentials, start_service, stop_service
+
+    access_key, secret_key, project_id = new_credentials()
+    running = start_service(
+        tmp_path / "data",
+        access_key=access_key,
+        secret_key=secret_key,
+        project_id=project_id,
+        extra_args=("--no-access-log",),
+    )
+    try:
+        ecs = sdk.ecs_client(running.endpoint, access_key, secret_key, project_id)
+        ecs.list_servers_details(ecs_model.ListServersDetailsRequest())
+        with pytest.raises(ClientRequestException):  # errors are left out too
+            ecs.show_server(ecs_model.ShowServerRequest(server_id="missing"))
+    finally:
+        stop_service(running)
+    # With the access log on, each of these is a line naming its path (tests/api/test_errors.py).
+    assert "/cloudservers" not in running.log_path.read_text()
