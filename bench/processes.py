@@ -89,17 +89,20 @@ def start_localecs(
     return _start(name, workdir, [sys.executable, *args], env, "/_localecs/health")
 
 
-def start_reference(workdir: Path) -> Server:
+def start_reference(workdir: Path, app: str = "app") -> Server:
+    """`app` or `raw_app` of bench/reference_app.py."""
     args = [
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.reference_app:app",
+        f"bench.reference_app:{app}",
         "--log-level",
         "warning",
         "--no-access-log",
     ]
-    return _start("reference", workdir, args, dict(os.environ), "/", port_flag="--port")
+    return _start(
+        f"reference-{app}", workdir, args, dict(os.environ), "/jobs/ready", port_flag="--port"
+    )
 
 
 def start_moto(workdir: Path) -> Server:

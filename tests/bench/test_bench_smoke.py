@@ -36,7 +36,7 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
     result = _bench("--quick", "--no-postgres", "--json", str(figures_path))
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(figures_path.read_text())
-    for name in ("reference", "moto", "localecs_sqlite", "e2e_sqlite", "growth"):
+    for name in ("reference", "reference_raw", "moto", "localecs_sqlite", "e2e_sqlite", "growth"):
         assert name in figures, sorted(figures)
     localecs = figures["localecs_sqlite"]
     # Every request of the pool is valid when it arrives: no error answers, unless the load
