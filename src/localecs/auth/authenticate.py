@@ -36,7 +36,7 @@ from localecs.store.uow import Database
 log = logging.getLogger("localecs.auth")
 
 MAX_CLOCK_SKEW = timedelta(minutes=15)
-_POLICY_CACHE_SIZE = 4096
+_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ class Authenticator:
         self._limiter = limiter or RateLimiter(0, 0)
         self._policies: OrderedDict[tuple[str, str, int], tuple[Policy, ...]] = OrderedDict()
         self._project_accounts: dict[str, str] = {}
+        self._opened: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def authenticate(self, request: SignedRequest, project_id: str | None = None) -> Principal:
@@ -149,13 +150,22 @@ class Authenticator:
         with that stand-in would then verify)."""
         if scheme != SCHEME:
             return sealed  # sealed at the next start (services/identity.py)
+        # Keyed by the sealed text itself: a new secret is a new entry, never a stale answer.
+        opened = self._opened.get((access_key, sealed))
+        if opened is not None:
+            return opened
         try:
-            return self._box.open(sealed, access_key)
+            opened = self._box.open(sealed, access_key)
         except EncryptionKeyError:
             log.error(
                 "the secret of access key %s does not open with this encryption key", access_key
             )
             return None
+        with self._lock:
+            self._opened[(access_key, sealed)] = opened
+            while len(self._opened) > _CACHE_SIZE:
+                self._opened.popitem(last=False)
+        return opened
 
     @staticmethod
     def _verify(auth: signing.Authorization, secret: str, request: SignedRequest) -> bool:
@@ -260,7 +270,7 @@ class Authenticator:
         parsed = tuple(policies)
         with self._lock:
             self._policies[cache_key] = parsed
-            while len(self._policies) > _POLICY_CACHE_SIZE:
+            while len(self._policies) > _CACHE_SIZE:
                 self._policies.popitem(last=False)
         return parsed
 

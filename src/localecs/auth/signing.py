@@ -12,6 +12,7 @@ bytes as latin-1 (ASGI/Starlette do) must re-decode non-ASCII values as UTF-8 fi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -150,6 +151,8 @@ def _encode(component: str) -> str:
     return quote(component, safe="~")
 
 
+# A polling client sends the same few paths over and over; the result depends on the path alone.
+@functools.lru_cache(maxsize=4096)
 def _canonical_uri(raw_path: str) -> str:
     # The SDK decodes the whole path before splitting, so an encoded "%2F" inside a path
     # parameter becomes a segment boundary; doing the same keeps us byte-compatible.
@@ -189,9 +192,12 @@ def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
     # with X-Sdk-Content-Sha256 present; otherwise a non-empty header value is used
     # verbatim (after the SDK has stripped it), whether or not the header is signed.
     if not body:
-        return _sha256_hex(b"")
+        return _EMPTY_PAYLOAD_HASH
     declared = headers.get(CONTENT_SHA256_HEADER, "").strip()
     return declared or _sha256_hex(body)
+
+
+_EMPTY_PAYLOAD_HASH = hashlib.sha256(b"").hexdigest()
 
 
 def _declared_payload_hash_is_honest(headers: Mapping[str, str], body: bytes) -> bool:
