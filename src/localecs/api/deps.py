@@ -123,8 +123,9 @@ async def _context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(_context)]
 
 
-def _principal(request: Request) -> Principal:
-    """The caller the router's ``authenticated`` dependency established (it runs first)."""
+async def _principal(request: Request) -> Principal:
+    """The caller the router's ``authenticated`` dependency established (it runs first).
+    async although it awaits nothing: FastAPI would run a plain function on a thread."""
     principal: Principal = request.state.principal
     return principal
 
