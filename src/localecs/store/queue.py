@@ -139,7 +139,7 @@ _NEXT_TASK = (
 # Each server's first waiting task appears once at most: a fair share is a slice of this.
 _NEXT_TASKS = _NEXT_TASK.limit(bindparam("limit", type_=Integer))
 _jobs = Job.__table__.c
-_SUB_JOB_OUTCOMES = select(_jobs.status, _jobs.error_code, _jobs.fail_reason).where(
+_SUB_JOB_OUTCOMES = select(_jobs.status, _jobs.error_code, _jobs.fail_reason, _jobs.end_time).where(
     _jobs.parent_id == bindparam("parent_id")
 )
 
@@ -217,11 +217,13 @@ def _roll_up_parent(repo: Repository, parent_id: str, now: datetime) -> None:
     repo.flush()
     # Only the outcomes, as plain rows: loading every sibling as an ORM object cost more than
     # the rest of recording a task.
-    outcomes = repo.session.execute(_SUB_JOB_OUTCOMES, {"parent_id": parent_id})
-    result = roll_up(SubJobOutcome(JobStatus(s), code, reason) for s, code, reason in outcomes)
+    outcomes = repo.session.execute(_SUB_JOB_OUTCOMES, {"parent_id": parent_id}).all()
+    result = roll_up(SubJobOutcome(JobStatus(s), code, reason) for s, code, reason, _ in outcomes)
     parent.status = result.status.value
     if result.status.is_final:
-        parent.end_time = now
+        # Not earlier than any sub-job's end: a sibling recorded by another worker may have
+        # taken its time after ours and committed first (we waited on the parent's row lock).
+        parent.end_time = max([now, *(ended for *_, ended in outcomes if ended is not None)])
         parent.error_code = result.error_code
         parent.fail_reason = result.fail_reason
 
