@@ -32,6 +32,11 @@ class Server:
     def endpoint(self) -> str:
         return f"http://{self.host}"
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far, from /proc (Linux)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mib(self) -> float:
         """Resident set size from /proc (Linux), in MiB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

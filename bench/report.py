@@ -55,17 +55,17 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
         Row(
             "1. reference (bare Starlette app): POST /s, GET /s",
             f"{ref_post:,.0f} / {ref_get:,.0f}",
-            f"p99 {ref.get('post', {}).get('p99_ms', math.nan):.1f} ms",
+            f"p99 {ref.get('post', {}).get('p99_ms', math.nan):.1f} ms; {_cpu(ref)}",
         ),
         Row(
             "1. bare ASGI callable (no framework): POST /s, GET /s",
             f"{raw_post:,.0f} / {raw_get:,.0f}",
-            f"p99 {raw.get('post', {}).get('p99_ms', math.nan):.1f} ms",
+            f"p99 {raw.get('post', {}).get('p99_ms', math.nan):.1f} ms; {_cpu(raw)}",
         ),
         Row(
             "1. moto: DetachVolume /s, DescribeVolumes /s",
             f"{moto_detach:,.0f} / {moto_describe:,.0f}",
-            _errors(moto.get("detach", {})),
+            f"{_errors(moto.get('detach', {}))}; {_cpu(moto, 'detach', 'describe')}",
         ),
     ]
     for store in ("sqlite", "postgresql"):
@@ -82,7 +82,8 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
                 f"{batch['rate']:,.0f}",
                 f"{_ratio(batch['rate'], ref_post)} of reference "
                 f"({_ratio(batch['rate'], raw_post)} of bare ASGI), "
-                f"{_times(batch['rate'], moto_detach)} moto; {_errors(batch)}",
+                f"{_times(batch['rate'], moto_detach)} moto; {_errors(batch)}; "
+                f"{batch.get('cpu_us', math.nan):,.0f} us CPU/request",
                 ">= 25 % ref, >= 10x moto" if primary else "",
                 _rate_verdict(batch["rate"], 0.25 * ref_post, 10 * moto_detach) if primary else "",
             ),
@@ -91,7 +92,8 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
                 f"{show['rate']:,.0f}",
                 f"{_ratio(show['rate'], ref_get)} of reference "
                 f"({_ratio(show['rate'], raw_get)} of bare ASGI), "
-                f"{_times(show['rate'], moto_describe)} moto; {_errors(show)}",
+                f"{_times(show['rate'], moto_describe)} moto; {_errors(show)}; "
+                f"{show.get('cpu_us', math.nan):,.0f} us CPU/request",
                 ">= 50 % ref, >= 10x moto" if primary else "",
                 _rate_verdict(show["rate"], 0.5 * ref_get, 10 * moto_describe) if primary else "",
             ),
@@ -176,6 +178,13 @@ def _growth_rows(figures: dict[str, Any]) -> list[Row]:
         full = growth["rss_full_mib"]
         rows.append(Row("5. memory: server holding (4)'s data, RSS", f"{full:.0f} MiB"))
     return rows
+
+
+def _cpu(found: dict[str, Any], first: str = "post", second: str = "get") -> str:
+    """The server's CPU time per request of the two loads, in microseconds."""
+    a = found.get(first, {}).get("cpu_us", math.nan)
+    b = found.get(second, {}).get("cpu_us", math.nan)
+    return f"{a:,.0f} / {b:,.0f} us CPU/request"
 
 
 def _ratio(value: float, reference: float) -> str:

@@ -123,8 +123,8 @@ class Bench:
                 post = [raw_request(server.host, "POST", "/jobs", body=body)]
                 get = [raw_request(server.host, "GET", f"/jobs/{secrets.token_hex(16)}")]
                 self.figures[name] = {
-                    "post": self._load(server, post).as_dict(),
-                    "get": self._load(server, get).as_dict(),
+                    "post": self._load(server, post),
+                    "get": self._load(server, get),
                     "rss_mib": server.rss_mib(),
                 }
             finally:
@@ -135,8 +135,8 @@ class Bench:
         try:
             pools = moto_peer.prepare(server.endpoint, server.host, self.sizes.moto_volumes)
             self.figures["moto"] = {
-                "detach": self._load(server, pools.attach_detach).as_dict(),
-                "describe": self._load(server, pools.describe).as_dict(),
+                "detach": self._load(server, pools.attach_detach),
+                "describe": self._load(server, pools.describe),
                 "rss_mib": server.rss_mib(),
             }
         finally:
@@ -173,8 +173,8 @@ class Bench:
             finally:
                 server.stop()
             result: dict[str, Any] = {
-                "show_job": show_job.as_dict(),
-                "batch": {**batch.as_dict(), "pool": len(pool)},
+                "show_job": show_job,
+                "batch": {**batch, "pool": len(pool)},
             }
             if store == "sqlite":
                 result["workers"] = workers.drain_rate(
@@ -184,13 +184,18 @@ class Bench:
         finally:
             engine.dispose()
 
-    def _load(self, server: processes.Server, pool: list[bytes]) -> wrk.LoadResult:
-        return wrk.run(
+    def _load(self, server: processes.Server, pool: list[bytes]) -> dict[str, Any]:
+        """wrk's figures, with the server's CPU time per answered request: unlike the rate,
+        it hardly moves with what else the machine is doing."""
+        before = server.cpu_seconds()
+        result = wrk.run(
             server.endpoint,
             pool,
             seconds=self.sizes.seconds,
             connections=self.sizes.connections,
         )
+        used = server.cpu_seconds() - before
+        return {**result.as_dict(), "cpu_us": 1e6 * used / max(result.requests, 1)}
 
     # 2: end to end, and the idle size (5)
 
