@@ -53,8 +53,8 @@ async def project_caller(request: Request, mismatch_service: Service) -> Princip
     context: Context = request.app.state.context
     signed = _signed_request(request, await request.body())
     path_project = request.path_params.get("project_id")
-    principal = await run_read(
-        context.db.inline_reads, authenticator.authenticate, signed, path_project
+    principal, faults_set = await run_read(
+        context.db.inline_reads, _caller_and_faults, authenticator, signed, path_project, request
     )
     # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
     header_project = signed.headers.get("x-project-id", path_project)
@@ -63,9 +63,17 @@ async def project_caller(request: Request, mismatch_service: Service) -> Princip
     # Routes read it back through PrincipalDep to authorize the operation.
     request.state.principal = principal
     # Matching faults takes a transaction: only when there is a fault to meet.
-    if await run_read(context.db.inline_reads, any_faults, request):
+    if faults_set:
         await run_in_threadpool(meet_http_fault, request, signed.body, principal)
     return principal
+
+
+def _caller_and_faults(
+    authenticator: Authenticator, signed: SignedRequest, project_id: str | None, request: Request
+) -> tuple[Principal, bool]:
+    """The two reads every call makes, in one trip to a thread (PostgreSQL): the caller, and
+    whether any fault is set (a flag only; nothing is revealed before the project check)."""
+    return authenticator.authenticate(signed, project_id), any_faults(request)
 
 
 def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Principal]]:
