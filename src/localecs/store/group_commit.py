@@ -57,14 +57,20 @@ class GroupCommit:
         self.commits = 0
         self.grouped = 0
 
+    def queued(self) -> int:
+        """How many pieces of work wait for a leader."""
+        return len(self._queue)
+
     def run(self, work: Callable[[Repository], _Result]) -> _Result:
         pending: _Pending[_Result] = _Pending(work)
         self._queue.append(pending)  # deque appends and pops are atomic
-        with self._writer:
-            # A work item not done is still queued: a leader marks everything it took as done
-            # before it gives the mutex back.
-            if not pending.done:
-                self._lead()
+        # Work not done is still queued: a leader marks everything it took as done before it
+        # gives the mutex back. A leader takes the oldest MAX_GROUP, which may not include its
+        # own: then it leads again (letting the mutex go in between, for the workers' writes).
+        while not pending.done:
+            with self._writer:
+                if not pending.done:
+                    self._lead()
         if pending.error is not None:
             raise pending.error
         return pending.value  # type: ignore[return-value]
