@@ -15,6 +15,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Dialect, Table, bindparam, insert, select, update
@@ -127,27 +128,57 @@ class _Compiled:
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
         self._positional = dialect.positional
         self._names = names
-        self._binds: dict[str, Callable[[Any], Any] | None] = {
-            name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        self._plan: list[tuple[str, Callable[[Any], Any] | None]] = [
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names
-        }
+        ]
         selected = getattr(statement, "selected_columns", None)
         self._results: list[Callable[[Any], Any] | None] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in (selected or ())
         ]
+        self._plain_rows = all(convert is None for convert in self._results)
+        self._multi: dict[int, str] = {}
 
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        converted = {}
-        for name in self._names:
+    def multi_row(self, count: int) -> str | None:
+        """For a one-row INSERT with positional parameters: the INSERT of `count` rows in one
+        statement (SQLite), whose parameters are the rows' one after the other. One statement
+        rather than `count` executions: the driver lets go of the GIL around every execution,
+        and under load each time costs the writer a wait to get it back. None where the
+        driver's parameters are named (PostgreSQL's executemany is pipelined anyway)."""
+        if not self._positional or not self.sql.startswith("INSERT"):
+            return None
+        sql = self._multi.get(count)
+        if sql is None:
+            head, values, group = self.sql.partition(" VALUES ")
+            sql = self._multi[count] = head + values + ", ".join([group] * count)
+        return sql
+
+    def parameters(
+        self, values: Mapping[str, Any], memo: dict[str, tuple[Any, Any]] | None = None
+    ) -> Sequence[Any] | dict[str, Any]:
+        """`values` converted for the driver. Rows of one executemany share objects (the
+        admission's timestamp): `memo` converts each such object once."""
+        converted = []
+        for name, convert in self._plan:
             value = values[name]
-            convert = self._binds[name]
-            converted[name] = value if convert is None or value is None else convert(value)
+            if convert is not None and value is not None:
+                seen = memo.get(name) if memo is not None else None
+                if seen is not None and seen[0] is value:
+                    value = seen[1]
+                else:
+                    processed = convert(value)
+                    if memo is not None:
+                        memo[name] = (value, processed)
+                    value = processed
+            converted.append(value)
         if self._positional:
-            return tuple(converted[name] for name in self._names)
-        return converted
+            return tuple(converted)
+        return dict(zip(self._names, converted, strict=True))
 
-    def convert(self, row: Sequence[Any]) -> list[Any]:
+    def convert(self, row: Sequence[Any]) -> Sequence[Any]:
+        if self._plain_rows:
+            return row
         return [
             value if convert is None else convert(value)
             for convert, value in zip(self._results, row, strict=True)
@@ -244,7 +275,7 @@ class AdmissionStore:
     def insert_jobs(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._execute(self._statements.insert_jobs, rows)
 
-    def _fetch(self, statement: _Compiled, values: Mapping[str, Any]) -> list[list[Any]]:
+    def _fetch(self, statement: _Compiled, values: Mapping[str, Any]) -> list[Sequence[Any]]:
         parameters = statement.parameters(values)
         cursor = self._dbapi.cursor()
         try:
@@ -259,11 +290,15 @@ class AdmissionStore:
         return [statement.convert(row) for row in rows]
 
     def _execute(self, statement: _Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
-        parameters = [statement.parameters(row) for row in rows]
+        memo: dict[str, tuple[Any, Any]] = {}
+        parameters = [statement.parameters(row, memo) for row in rows]
         cursor = self._dbapi.cursor()
+        multi_row = statement.multi_row(len(parameters)) if len(parameters) > 1 else None
         try:
             if len(parameters) == 1:
                 cursor.execute(statement.sql, parameters[0])
+            elif multi_row is not None:
+                cursor.execute(multi_row, tuple(chain.from_iterable(parameters)))
             else:
                 cursor.executemany(statement.sql, cast(Any, parameters))
         except self._statements.error as error:
