@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from localecs.clock import FixedClock
 from localecs.domain import volumes as volume_rules
@@ -250,6 +250,39 @@ def test_work_that_wrote_and_then_failed_is_rolled_back_alone(db: Database) -> N
     with db.engine.connect() as conn:
         written = set(conn.scalars(select(Job.id).where(Job.id.in_(ids))))
     assert written == {ids[0], ids[2], ids[3]}
+
+
+def test_work_whose_flush_fails_does_not_take_the_others_down(db: Database) -> None:
+    """An ORM session rolls back the whole transaction it joined when its flush fails: the
+    other work of the group runs again, and commits; the failing one gets its error."""
+    taken = secrets.token_hex(8)
+    with db.engine.begin() as conn:
+        conn.execute(insert(Account), [{"id": taken, "name": taken, "created_at": NOW}])
+
+    def duplicate_account(repo: Repository) -> str:
+        repo.add(Account(id=taken, name=secrets.token_hex(8), created_at=NOW))
+        return "never"
+
+    def job(job_id: str) -> Callable[[Repository], str]:
+        def run(repo: Repository) -> str:
+            repo.insert_jobs([_job_row(job_id)])
+            return job_id
+
+        return run
+
+    ids = [secrets.token_hex(16) for _ in range(4)]
+    works: list[Callable[[Repository], str]] = [job(ids[0]), job(ids[1]), duplicate_account]
+    works += [job(ids[2]), job(ids[3])]
+    group = db.group_commit
+    commits_before = group.commits if group else 0
+    results = _concurrently(db, [partial(db.write_grouped, work) for work in works])
+
+    assert isinstance(results[2], IntegrityError)
+    assert [results[i] for i in (0, 1, 3, 4)] == ids
+    if group is not None:
+        assert group.commits - commits_before == 1  # the first try was rolled back, not counted
+    with db.engine.connect() as conn:
+        assert set(conn.scalars(select(Job.id).where(Job.id.in_(ids)))) == set(ids)
 
 
 def test_a_failed_commit_answers_every_caller_of_the_group_with_its_error(

@@ -127,7 +127,7 @@ def _admit_batch_detach(
 def detach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
 ) -> str:
-    with ctx.db.write() as repo:
+    def admit(repo: Repository) -> str:
         volume, server = _lock_pair(repo, project_id, server_id, volume_id)
         attachment = repo.attachment(volume_id, server_id)
         if force and attachment is not None and attachment.boot_index == 0:
@@ -139,7 +139,9 @@ def detach_server_volume(
         _detachable(server, volume_id, attachment).state = volume_rules.ATTACHMENT_DETACHING
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
-        job_id = submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
+        return submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
+
+    job_id = ctx.db.write_grouped(admit)
     ctx.wake_workers()
     return job_id
 
@@ -210,7 +212,8 @@ def attach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, device: str | None, dry_run: bool
 ) -> str | None:
     """Returns the job id, or None for a dry run that passed every check."""
-    with ctx.db.write() as repo:
+
+    def admit(repo: Repository) -> str | None:
         volume, server = _lock_pair(repo, project_id, server_id, volume_id)
         new = _admit_attachments(
             repo, volume, {server_id: server}, [AttachRequest(server_id, device)]
@@ -220,10 +223,13 @@ def attach_server_volume(
         repo.add(*new)
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
-        job_id = submit_single(
+        return submit_single(
             repo, now, project_id, _attach_task(volume_id, server_id, new[0].device)
         )
-    ctx.wake_workers()
+
+    job_id = ctx.db.write_grouped(admit)
+    if job_id is not None:
+        ctx.wake_workers()
     return job_id
 
 

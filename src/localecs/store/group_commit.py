@@ -79,10 +79,19 @@ class GroupCommit:
         group: list[_Pending[Any]] = []
         while self._queue and len(group) < MAX_GROUP:
             group.append(self._queue.popleft())
+        committed = False
         try:
-            with self._engine.connect() as connection, connection.begin():
-                for pending in group:
-                    self._run_one(connection, pending)
+            with self._engine.connect() as connection, connection.begin() as transaction:
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    for pending in group:
+                        _run_one(connection, transaction, cursor, pending)
+                        if not transaction.is_active:
+                            group = self._requeue_all_but(pending, group)
+                            break
+                finally:
+                    cursor.close()
+                committed = transaction.is_active
         except BaseException as error:
             # BEGIN or COMMIT failed: nothing of the group was written, so nobody may be told
             # otherwise; those whose own work failed keep their own error.
@@ -92,24 +101,50 @@ class GroupCommit:
             if not isinstance(error, Exception):
                 raise
         else:
-            self.commits += 1
-            self.grouped += len(group)
+            if committed:
+                self.commits += 1
+                self.grouped += len(group)
         finally:
             for pending in group:
                 pending.done = True
 
-    @staticmethod
-    def _run_one(connection: Any, pending: _Pending[Any]) -> None:
-        try:
-            with (
-                Session(
-                    bind=connection,
-                    join_transaction_mode="create_savepoint",
-                    expire_on_commit=False,
-                ) as session,
-                session.begin(),
-            ):
-                session.connection()  # the SAVEPOINT, before the work reads anything
-                pending.value = pending.work(Repository(session))
-        except Exception as error:  # noqa: BLE001  (handed to its caller, re-raised there)
-            pending.error = error
+    def _requeue_all_but(
+        self, failed: _Pending[Any], group: list[_Pending[Any]]
+    ) -> list[_Pending[Any]]:
+        """`failed`'s work rolled back the whole transaction (an ORM session rolls back what it
+        joined when its flush fails), and with it the others' work. They were not answered: they
+        go back to the head of the queue, to run again in another transaction. Returns what is
+        answered now: `failed` (with its error), and those refused before (nothing to undo)."""
+        retry = [pending for pending in group if pending is not failed and pending.error is None]
+        for pending in reversed(retry):
+            pending.value = None
+            self._queue.appendleft(pending)
+        return [pending for pending in group if pending not in retry]
+
+
+_SAVEPOINT = "localecs_grouped"
+
+
+def _run_one(connection: Any, transaction: Any, cursor: Any, pending: _Pending[Any]) -> None:
+    """`pending`'s work in a savepoint of the group's transaction, with an ORM session of its
+    own (so no other work's objects are in its identity map). The savepoint is the driver's
+    statement, not the session's: a session managing it costs ~90 µs more per piece of work."""
+    cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+    # rollback_only: the session never commits or releases what it joined (we do), and
+    # closing it leaves the transaction alone.
+    session = Session(
+        bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False
+    )
+    try:
+        pending.value = pending.work(Repository(session))
+        session.flush()
+    except Exception as error:  # noqa: BLE001  (handed to its caller, re-raised there)
+        pending.value = None
+        pending.error = error
+    finally:
+        session.close()
+    if not transaction.is_active:
+        return  # the session rolled everything back: the leader sees to it
+    if pending.error is not None:
+        cursor.execute(f"ROLLBACK TO {_SAVEPOINT}")
+    cursor.execute(f"RELEASE {_SAVEPOINT}")
