@@ -18,9 +18,8 @@ from datetime import datetime
 from itertools import chain
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Dialect, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -222,10 +221,9 @@ def _statements(dialect: Dialect) -> _Statements:
 
 
 class AdmissionStore:
-    """Batch admission's reads and writes in the transaction of `session`."""
+    """Batch admission's reads and writes in the transaction of `connection`."""
 
-    def __init__(self, session: Session) -> None:
-        connection = session.connection()
+    def __init__(self, connection: Connection) -> None:
         self._statements = _statements(connection.dialect)
         dbapi = connection.connection.dbapi_connection
         if dbapi is None:  # only a closed connection has none

@@ -136,7 +136,9 @@ def _run_one(connection: Any, transaction: Any, cursor: Any, pending: _Pending[A
         bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False
     )
     try:
-        pending.value = pending.work(Repository(session))
+        # The repository's prebuilt statements run on the group's connection; the session
+        # begins (joins) only if the work uses it.
+        pending.value = pending.work(Repository(session, connection))
         session.flush()
     except Exception as error:  # noqa: BLE001  (handed to its caller, re-raised there)
         pending.value = None

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from localecs.store.admission import AdmissionStore
@@ -22,8 +22,11 @@ class Page:
 
 
 class Repository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, connection: Connection | None = None) -> None:
+        """`connection`: the one `session` is bound to, when the caller has it (group commit):
+        statements on it then need no session transaction at all."""
         self.session = session
+        self._admission = AdmissionStore(connection) if connection is not None else None
 
     def add(self, *records: Base) -> None:
         self.session.add_all(records)
@@ -36,7 +39,9 @@ class Repository:
 
     def admission(self) -> AdmissionStore:
         """Batch admission's statements, in this transaction, without the ORM."""
-        return AdmissionStore(self.session)
+        if self._admission is None:
+            self._admission = AdmissionStore(self.session.connection())
+        return self._admission
 
     # Identity
 
@@ -172,7 +177,7 @@ class Repository:
         # the same rows cost ~1 ms of statement machinery. Pending ORM changes go first, so the
         # statements reach the database in the order the caller made them.
         self.session.flush()
-        AdmissionStore(self.session).insert_jobs(rows)
+        self.admission().insert_jobs(rows)
 
     def sub_jobs(self, parent_ids: Collection[str]) -> dict[str, list[Job]]:
         found: dict[str, list[Job]] = {parent_id: [] for parent_id in parent_ids}
