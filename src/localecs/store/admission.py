@@ -127,9 +127,15 @@ class _Compiled:
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
         self._positional = dialect.positional
         self._names = names
-        self._plan: list[tuple[str, Callable[[Any], Any] | None]] = [
-            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        processors = [
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in names
+        ]
+        # Only the parameters whose type converts (timestamps, JSON, booleans) cost a call.
+        self._converting: list[tuple[int, Callable[[Any], Any]]] = [
+            (position, convert)
+            for position, convert in enumerate(processors)
+            if convert is not None
         ]
         selected = getattr(statement, "selected_columns", None)
         self._results: list[Callable[[Any], Any] | None] = [
@@ -154,26 +160,25 @@ class _Compiled:
         return sql
 
     def parameters(
-        self, values: Mapping[str, Any], memo: dict[str, tuple[Any, Any]] | None = None
+        self, values: Mapping[str, Any], memo: dict[int, tuple[Any, Any]] | None = None
     ) -> Sequence[Any] | dict[str, Any]:
         """`values` converted for the driver. Rows of one executemany share objects (the
         admission's timestamp): `memo` converts each such object once."""
-        converted = []
-        for name, convert in self._plan:
-            value = values[name]
-            if convert is not None and value is not None:
-                seen = memo.get(name) if memo is not None else None
-                if seen is not None and seen[0] is value:
-                    value = seen[1]
-                else:
-                    processed = convert(value)
-                    if memo is not None:
-                        memo[name] = (value, processed)
-                    value = processed
-            converted.append(value)
+        row = [values[name] for name in self._names]
+        for position, convert in self._converting:
+            value = row[position]
+            if value is None:
+                continue
+            seen = memo.get(position) if memo is not None else None
+            if seen is not None and seen[0] is value:
+                row[position] = seen[1]
+                continue
+            row[position] = processed = convert(value)
+            if memo is not None:
+                memo[position] = (value, processed)
         if self._positional:
-            return tuple(converted)
-        return dict(zip(self._names, converted, strict=True))
+            return tuple(row)
+        return dict(zip(self._names, row, strict=True))
 
     def convert(self, row: Sequence[Any]) -> Sequence[Any]:
         if self._plain_rows:
@@ -288,7 +293,7 @@ class AdmissionStore:
         return [statement.convert(row) for row in rows]
 
     def _execute(self, statement: _Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
-        memo: dict[str, tuple[Any, Any]] = {}
+        memo: dict[int, tuple[Any, Any]] = {}
         parameters = [statement.parameters(row, memo) for row in rows]
         cursor = self._dbapi.cursor()
         multi_row = statement.multi_row(len(parameters)) if len(parameters) > 1 else None
