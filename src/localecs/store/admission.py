@@ -53,6 +53,10 @@ class AttachmentRow(NamedTuple):
     device: str
 
 
+# The fewest bound parameters a SQLite build allows in one statement (999 before 3.32).
+MAX_PARAMETERS = 999
+
+
 def _ids(count: int) -> list[Any]:
     return [bindparam(f"id{i}") for i in range(count)]
 
@@ -145,14 +149,19 @@ class _Compiled:
         self._plain_rows = all(convert is None for convert in self._results)
         self._multi: dict[int, str] = {}
 
-    def multi_row(self, count: int) -> str | None:
-        """For a one-row INSERT with positional parameters: the INSERT of `count` rows in one
-        statement (SQLite), whose parameters are the rows' one after the other. One statement
-        rather than `count` executions: the driver lets go of the GIL around every execution,
-        and under load each time costs the writer a wait to get it back. None where the
-        driver's parameters are named (PostgreSQL's executemany is pipelined anyway)."""
+    def rows_per_statement(self) -> int:
+        """For a one-row INSERT with positional parameters (SQLite): how many rows one
+        multi-row INSERT may carry (SQLite before 3.32 takes at most 999 parameters); 1 where
+        the driver's parameters are named (PostgreSQL's executemany is pipelined anyway)."""
         if not self._positional or not self.sql.startswith("INSERT"):
-            return None
+            return 1
+        return max(1, MAX_PARAMETERS // max(1, len(self._names)))
+
+    def multi_row(self, count: int) -> str:
+        """The INSERT of `count` rows in one statement, whose parameters are the rows' one
+        after the other. One statement rather than `count` executions: the driver lets go of
+        the GIL around every execution, and under load each time costs the writer a wait to
+        get it back."""
         sql = self._multi.get(count)
         if sql is None:
             head, values, group = self.sql.partition(" VALUES ")
@@ -296,12 +305,15 @@ class AdmissionStore:
         memo: dict[int, tuple[Any, Any]] = {}
         parameters = [statement.parameters(row, memo) for row in rows]
         cursor = self._dbapi.cursor()
-        multi_row = statement.multi_row(len(parameters)) if len(parameters) > 1 else None
+        per_statement = statement.rows_per_statement()
         try:
             if len(parameters) == 1:
                 cursor.execute(statement.sql, parameters[0])
-            elif multi_row is not None:
-                cursor.execute(multi_row, tuple(chain.from_iterable(parameters)))
+            elif per_statement > 1:
+                for start in range(0, len(parameters), per_statement):
+                    chunk = parameters[start : start + per_statement]
+                    sql = statement.multi_row(len(chunk))
+                    cursor.execute(sql, tuple(chain.from_iterable(chunk)))
             else:
                 cursor.executemany(statement.sql, cast(Any, parameters))
         except self._statements.error as error:
