@@ -11,8 +11,10 @@ caller whose work a leader already ran finds the answer waiting when it gets the
   others in the group commit, and the caller gets its own exception.
 - Nobody is answered before the commit: if the COMMIT fails, every caller of the group gets that
   error (nothing of theirs was written). So "accepted" still means "committed".
-- Each piece of work gets its own ORM session (joined to the group's connection through its
-  savepoint), so what one rolls back cannot leave stale objects in another's identity map.
+- Each piece of work gets an ORM session of its own, so what one rolls back cannot leave stale
+  objects in another's identity map. The session never commits or releases anything; if it rolls
+  back the whole transaction (what a session does when its flush fails), the others of the group
+  were not answered yet and are queued again, to run in the next transaction.
 
 PostgreSQL has concurrent writers and row locks, so there each piece of work is an ordinary
 transaction of its own (see `Database.write_grouped`).
