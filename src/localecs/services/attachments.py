@@ -6,21 +6,61 @@ the disk status and the job rows are written in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
 
+from localecs.clock import Clock
 from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
-from localecs.errors import ApiError
+from localecs.domain.volumes import derive_status
+from localecs.errors import ApiError, server_not_found, volume_not_found
 from localecs.ids import new_resource_id
 from localecs.services.context import Context
 from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.services.lookups import require_server, require_servers, require_volume
 from localecs.services.volume_status import refresh_volume_status
+from localecs.store.admission import AdmissionStore, VolumeRow
 from localecs.store.repository import Repository
 from localecs.store.tables import Attachment, Server, Volume
 from localecs.store.uow import retry_on_conflict
+
+
+class _ServerFacts(Protocol):
+    """What the admission rules read of a server: an ORM Server or a row of store.admission."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def task_state(self) -> str | None: ...
+    @property
+    def locked(self) -> bool: ...
+    @property
+    def availability_zone(self) -> str: ...
+
+
+class _VolumeFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def multiattach(self) -> bool: ...
+    @property
+    def availability_zone(self) -> str: ...
+
+
+class _AttachmentFacts(Protocol):
+    @property
+    def state(self) -> str: ...
+    @property
+    def boot_index(self) -> int | None: ...
+
+
+_A = TypeVar("_A", bound=_AttachmentFacts)
+_S = TypeVar("_S", bound=_ServerFacts)
 
 
 @dataclass(frozen=True)
@@ -47,35 +87,47 @@ def batch_detach_volumes(
     ctx: Context, project_id: str, volume_id: str, server_ids: Sequence[str]
 ) -> str:
     _check_batch_size(volume_id, len(server_ids))
-    with ctx.db.write() as repo:
-        volume = require_volume(repo, project_id, volume_id, lock=True)
-        servers = require_servers(repo, project_id, server_ids)
-        attachments = {a.server_id: a for a in repo.attachments_of_volume(volume_id)}
-        # Contract 7.4: every server must hold the disk (Ecs.0111) before any server's state
-        # is checked (Ecs.0100), so the answer does not depend on the order of the list.
-        for server_id in server_ids:
-            _require_attached(servers[server_id], volume_id, attachments.get(server_id))
-        detaching = [
-            _detachable(servers[server_id], volume_id, attachments.get(server_id))
-            for server_id in server_ids
-        ]
-        for attachment in detaching:
-            attachment.state = volume_rules.ATTACHMENT_DETACHING
-        tasks = [_detach_task(volume_id, server_id) for server_id in server_ids]
-        now = ctx.clock.now()
-        refresh_volume_status(repo, volume, now)
-        job_id = submit_batch(
-            repo, now, project_id, JobType.BATCH_DETACH_VOLUMES, tasks, {"volume_id": volume_id}
-        )
+    job_id = ctx.db.write_grouped(
+        lambda repo: _admit_batch_detach(repo, ctx.clock, project_id, volume_id, server_ids)
+    )
     ctx.wake_workers()
     return job_id
+
+
+def _admit_batch_detach(
+    repo: Repository, clock: Clock, project_id: str, volume_id: str, server_ids: Sequence[str]
+) -> str:
+    store = repo.admission()
+    volume = store.volume(project_id, volume_id)
+    if volume is None:
+        raise volume_not_found(volume_id)
+    servers = _require_all(store.servers(project_id, server_ids), server_ids)
+    attachments = store.attachments_of_volume(volume_id)
+    # Contract 7.4: every server must hold the disk (Ecs.0111) before any server's state
+    # is checked (Ecs.0100), so the answer does not depend on the order of the list.
+    for server_id in server_ids:
+        _require_attached(servers[server_id], volume_id, attachments.get(server_id))
+    for server_id in server_ids:
+        _detachable(servers[server_id], volume_id, attachments.get(server_id))
+    store.mark_attachments(volume_id, server_ids, volume_rules.ATTACHMENT_DETACHING)
+    now = clock.now()
+    detaching = set(server_ids)
+    states = [
+        volume_rules.ATTACHMENT_DETACHING if server_id in detaching else attachment.state
+        for server_id, attachment in attachments.items()
+    ]
+    _set_volume_status(store, volume, states, now)
+    tasks = [_detach_task(volume_id, server_id) for server_id in server_ids]
+    return submit_batch(
+        repo, now, project_id, JobType.BATCH_DETACH_VOLUMES, tasks, {"volume_id": volume_id}
+    )
 
 
 @retry_on_conflict
 def detach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, force: bool
 ) -> str:
-    with ctx.db.write() as repo:
+    def admit(repo: Repository) -> str:
         volume, server = _lock_pair(repo, project_id, server_id, volume_id)
         attachment = repo.attachment(volume_id, server_id)
         if force and attachment is not None and attachment.boot_index == 0:
@@ -87,7 +139,9 @@ def detach_server_volume(
         _detachable(server, volume_id, attachment).state = volume_rules.ATTACHMENT_DETACHING
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
-        job_id = submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
+        return submit_single(repo, now, project_id, _detach_task(volume_id, server_id))
+
+    job_id = ctx.db.write_grouped(admit)
     ctx.wake_workers()
     return job_id
 
@@ -97,21 +151,60 @@ def batch_attach_sharable_volumes(
     ctx: Context, project_id: str, volume_id: str, requests: Sequence[AttachRequest]
 ) -> str:
     _check_batch_size(volume_id, len(requests))
-    with ctx.db.write() as repo:
-        volume = require_volume(repo, project_id, volume_id, lock=True)
-        volume_rules.check_shared_for_batch(volume_id, volume.multiattach)
-        server_ids = [r.server_id for r in requests]
-        servers = require_servers(repo, project_id, server_ids)
-        new = _admit_attachments(repo, volume, servers, requests)
-        repo.add(*new)
-        now = ctx.clock.now()
-        refresh_volume_status(repo, volume, now)
-        tasks = [_attach_task(volume_id, a.server_id, a.device) for a in new]
-        job_id = submit_batch(
-            repo, now, project_id, JobType.BATCH_ATTACH_VOLUMES, tasks, {"volume_id": volume_id}
-        )
+    job_id = ctx.db.write_grouped(
+        lambda repo: _admit_batch_attach(repo, ctx.clock, project_id, volume_id, requests)
+    )
     ctx.wake_workers()
     return job_id
+
+
+def _admit_batch_attach(
+    repo: Repository,
+    clock: Clock,
+    project_id: str,
+    volume_id: str,
+    requests: Sequence[AttachRequest],
+) -> str:
+    store = repo.admission()
+    volume = store.volume(project_id, volume_id)
+    if volume is None:
+        raise volume_not_found(volume_id)
+    volume_rules.check_shared_for_batch(volume_id, volume.multiattach)
+    server_ids = [r.server_id for r in requests]
+    servers = _require_all(store.servers(project_id, server_ids), server_ids)
+    current = store.attachments_of_volume(volume_id)
+    _check_not_attached(volume_id, current, requests)
+    volume_rules.check_attachable(
+        volume_id, volume.status, volume.multiattach, len(current), len(requests)
+    )
+    devices = store.devices_of_servers(server_ids)
+    rows = []
+    tasks = []
+    for request in requests:
+        server = servers[request.server_id]
+        device = _admit_attachment(volume, server, devices[server.id], request.device)
+        rows.append(
+            {
+                "id": new_resource_id(),
+                "volume_id": volume_id,
+                "server_id": server.id,
+                "device": device,
+                # A disk put in the system slot is the system disk (contract 7.2).
+                "boot_index": 0 if device == server_rules.SYSTEM_DEVICE else None,
+                "state": volume_rules.ATTACHMENT_ATTACHING,
+                "delete_on_termination": False,
+                "attached_at": None,
+            }
+        )
+        tasks.append(_attach_task(volume_id, server.id, device))
+    store.insert_attachments(rows)
+    now = clock.now()
+    states = [a.state for a in current.values()]
+    states += [volume_rules.ATTACHMENT_ATTACHING] * len(rows)
+    _set_volume_status(store, volume, states, now)
+    return submit_batch(
+        repo, now, project_id, JobType.BATCH_ATTACH_VOLUMES, tasks, {"volume_id": volume_id}
+    )
 
 
 @retry_on_conflict
@@ -119,7 +212,8 @@ def attach_server_volume(
     ctx: Context, project_id: str, server_id: str, volume_id: str, device: str | None, dry_run: bool
 ) -> str | None:
     """Returns the job id, or None for a dry run that passed every check."""
-    with ctx.db.write() as repo:
+
+    def admit(repo: Repository) -> str | None:
         volume, server = _lock_pair(repo, project_id, server_id, volume_id)
         new = _admit_attachments(
             repo, volume, {server_id: server}, [AttachRequest(server_id, device)]
@@ -129,10 +223,13 @@ def attach_server_volume(
         repo.add(*new)
         now = ctx.clock.now()
         refresh_volume_status(repo, volume, now)
-        job_id = submit_single(
+        return submit_single(
             repo, now, project_id, _attach_task(volume_id, server_id, new[0].device)
         )
-    ctx.wake_workers()
+
+    job_id = ctx.db.write_grouped(admit)
+    if job_id is not None:
+        ctx.wake_workers()
     return job_id
 
 
@@ -187,7 +284,7 @@ def _lock_pair(
     return volume, server
 
 
-def _require_attached(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
+def _require_attached(server: _ServerFacts, volume_id: str, attachment: _A | None) -> _A:
     if attachment is None or attachment.state != volume_rules.ATTACHMENT_ATTACHED:
         raise ApiError(
             400, "Ecs.0111", f"Volume {volume_id} is not attached to instance {server.id}."
@@ -195,7 +292,7 @@ def _require_attached(server: Server, volume_id: str, attachment: Attachment | N
     return attachment
 
 
-def _detachable(server: Server, volume_id: str, attachment: Attachment | None) -> Attachment:
+def _detachable(server: _ServerFacts, volume_id: str, attachment: _A | None) -> _A:
     """The attachment a detach may take off, after every check on it and its server."""
     attachment = _require_attached(server, volume_id, attachment)
     server_rules.check_not_locked(server.id, server.locked)
@@ -213,13 +310,7 @@ def _admit_attachments(
 ) -> list[Attachment]:
     """Checks every requested attachment; returns the rows to stage (state attaching)."""
     current = {a.server_id for a in repo.attachments_of_volume(volume.id)}
-    for request in requests:
-        if request.server_id in current:
-            raise ApiError(
-                400,
-                "Ecs.0057",
-                f"Volume {volume.id} is already attached to instance {request.server_id}.",
-            )
+    _check_not_attached(volume.id, current, requests)
     volume_rules.check_attachable(
         volume.id, volume.status, volume.multiattach, len(current), len(requests)
     )
@@ -227,14 +318,7 @@ def _admit_attachments(
     new = []
     for request in requests:
         server = servers[request.server_id]
-        server_rules.check_not_locked(server.id, server.locked)
-        server_rules.check_can_attach(server.id, server.status, server.task_state)
-        volume_rules.check_same_zone(
-            volume.id, volume.availability_zone, server.id, server.availability_zone
-        )
-        device = server_rules.choose_device(devices[server.id], request.device, server.id)
-        system_slot = device == server_rules.SYSTEM_DEVICE
-        volume_rules.check_system_slot(volume.id, volume.multiattach, system_slot)
+        device = _admit_attachment(volume, server, devices[server.id], request.device)
         new.append(
             Attachment(
                 id=new_resource_id(),
@@ -242,12 +326,57 @@ def _admit_attachments(
                 server_id=server.id,
                 device=device,
                 # A disk put in the system slot is the system disk (contract 7.2).
-                boot_index=0 if system_slot else None,
+                boot_index=0 if device == server_rules.SYSTEM_DEVICE else None,
                 state=volume_rules.ATTACHMENT_ATTACHING,
                 delete_on_termination=False,
             )
         )
     return new
+
+
+def _check_not_attached(
+    volume_id: str, current: Collection[str], requests: Sequence[AttachRequest]
+) -> None:
+    for request in requests:
+        if request.server_id in current:
+            raise ApiError(
+                400,
+                "Ecs.0057",
+                f"Volume {volume_id} is already attached to instance {request.server_id}.",
+            )
+
+
+def _admit_attachment(
+    volume: _VolumeFacts, server: _ServerFacts, used: set[str], requested: str | None
+) -> str:
+    """Every check of one server's attach; the device it gets."""
+    server_rules.check_not_locked(server.id, server.locked)
+    server_rules.check_can_attach(server.id, server.status, server.task_state)
+    volume_rules.check_same_zone(
+        volume.id, volume.availability_zone, server.id, server.availability_zone
+    )
+    device = server_rules.choose_device(used, requested, server.id)
+    system_slot = device == server_rules.SYSTEM_DEVICE
+    volume_rules.check_system_slot(volume.id, volume.multiattach, system_slot)
+    return device
+
+
+def _require_all(found: dict[str, _S], server_ids: Sequence[str]) -> dict[str, _S]:
+    """404 for the first named server that is missing (in the order of the request)."""
+    for server_id in server_ids:
+        if server_id not in found:
+            raise server_not_found(server_id)
+    return found
+
+
+def _set_volume_status(
+    store: AdmissionStore, volume: VolumeRow, attachment_states: list[str], now: datetime
+) -> None:
+    """The disk's status from its attachment rows as this transaction leaves them (what
+    services/volume_status.py recomputes for the ORM paths)."""
+    status = derive_status(volume.status, attachment_states)
+    if status != volume.status:
+        store.set_volume_status(volume.id, status, now)
 
 
 def _detach_task(volume_id: str, server_id: str) -> Task:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from localecs.store.database import WRITE_TRANSACTION, writer_lock
+from localecs.store.group_commit import GroupCommit
 from localecs.store.outage import is_conflict
 from localecs.store.reads import Reads
 from localecs.store.repository import Repository
@@ -34,8 +35,11 @@ class Database:
         # costs: such reads run where the request is (the event loop). A server database is a
         # network round trip away, so its reads stay on threads.
         self.inline_reads = engine.dialect.name == "sqlite"
-        self._writes = sessionmaker(
-            engine.execution_options(**WRITE_TRANSACTION), expire_on_commit=False
+        writes = engine.execution_options(**WRITE_TRANSACTION)
+        self._writes = sessionmaker(writes, expire_on_commit=False)
+        # One writer at a time (SQLite): concurrent admissions share transactions and commits.
+        self.group_commit = (
+            GroupCommit(writes, self._writer) if engine.dialect.name == "sqlite" else None
         )
 
     @contextmanager
@@ -53,6 +57,16 @@ class Database:
         with self._writer, self._writes() as session, session.begin():
             session.connection()
             yield Repository(session)
+
+    def write_grouped(self, work: Callable[[Repository], _Result]) -> _Result:
+        """`work` in a write transaction, as `write` would run it, but on SQLite possibly sharing
+        that transaction and its commit with other callers' work (store/group_commit.py): it runs
+        in a savepoint of its own, so what it raises rolls back only its own changes. It returns
+        (or raises) only after the commit."""
+        if self.group_commit is None:
+            with self.write() as repo:
+                return work(repo)
+        return self.group_commit.run(work)
 
     def session(self) -> Session:
         return self._reads()
