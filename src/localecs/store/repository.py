@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, func, insert, select
+from sqlalchemy import Select, Table, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from localecs.store.tables import AccessKey, Attachment, Base, Job, Project, Server, Volume
@@ -33,6 +33,11 @@ class Repository:
 
     def flush(self) -> None:
         self.session.flush()
+
+    def is_deleted(self, record: Base) -> bool:
+        """Whether this transaction deleted the record (or will, at its next flush)."""
+        state = inspect(record)
+        return state.deleted or state.was_deleted or record in self.session.deleted
 
     # Identity
 
