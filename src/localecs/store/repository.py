@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, Table, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from localecs.store.tables import AccessKey, Attachment, Base, Job, Project, Server, Volume
+from localecs.store.tables import (
+    AccessKey,
+    Attachment,
+    Base,
+    Job,
+    Project,
+    ProjectVolumeCount,
+    Server,
+    Volume,
+)
 
 T = TypeVar("T", bound=Base)
 _JOBS_TABLE: Table = Job.__table__  # type: ignore[assignment]
@@ -77,15 +86,18 @@ class Repository:
         offset: int,
         limit: int,
         keep: Callable[[T], bool] | None = None,
+        count: int | None = None,
     ) -> Page:
         """One page of `query` and the count of all its rows. `keep` filters rows on what SQL
-        cannot portably reach (values inside JSON columns); paging then happens after it."""
+        cannot portably reach (values inside JSON columns); paging then happens after it.
+        `count`: that count, when the caller knows it without counting."""
         if keep is not None:
             kept = [row for row in self.session.scalars(query) if keep(row)]
             return Page(len(kept), kept[offset : offset + limit])
-        count = self.session.scalar(
-            select(func.count()).select_from(query.order_by(None).subquery())
-        )
+        if count is None:
+            count = self.session.scalar(
+                select(func.count()).select_from(query.order_by(None).subquery())
+            )
         items = self.session.scalars(query.offset(offset).limit(limit)).all()
         return Page(count or 0, items)
 
@@ -96,6 +108,13 @@ class Repository:
         if lock:
             query = query.with_for_update()
         return self.session.scalars(query).first()
+
+    def volume_count(self, project_id: str) -> int:
+        """How many disks the project has, from the row the volumes triggers keep (tables.py)."""
+        count = self.session.scalar(
+            select(ProjectVolumeCount.volumes).where(ProjectVolumeCount.project_id == project_id)
+        )
+        return count or 0
 
     def locked_volumes(self, project_id: str, volume_ids: Collection[str]) -> dict[str, Volume]:
         """Locks disks in id order: the same order everywhere, so lockers never deadlock."""
