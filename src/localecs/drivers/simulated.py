@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine, String, delete, insert, select
+from sqlalchemy import Connection, Engine, String, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from localecs.drivers.base import DriverError
@@ -50,8 +52,21 @@ class SimulatedDriver:
     def create_volume(self, volume_id: str, size_gb: int) -> None:
         self._wait()
         with self._writer, self._engine.begin() as conn:
-            if conn.scalar(select(SimVolume.volume_id).filter_by(volume_id=volume_id)) is None:
-                conn.execute(insert(SimVolume).values(volume_id=volume_id))
+            self._ensure_volume(conn, volume_id)
+
+    def _ensure_volume(self, conn: Connection, volume_id: str) -> None:
+        """The disk's row, added unless it is there. Two tasks may attach one shared disk to
+        two servers at once: on PostgreSQL both could see no row and both insert, and the loser
+        failed on the primary key (its task then waited out its lease). ON CONFLICT DO NOTHING
+        makes the insert itself idempotent."""
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            conn.execute(
+                dialect_insert(SimVolume).values(volume_id=volume_id).on_conflict_do_nothing()
+            )
+        elif conn.scalar(select(SimVolume.volume_id).filter_by(volume_id=volume_id)) is None:
+            conn.execute(insert(SimVolume).values(volume_id=volume_id))
 
     def delete_volume(self, volume_id: str) -> None:
         self._wait()
@@ -64,8 +79,7 @@ class SimulatedDriver:
     def attach_volume(self, server_id: str, volume_id: str, device: str) -> None:
         self._wait()
         with self._writer, self._engine.begin() as conn:
-            if conn.scalar(select(SimVolume.volume_id).filter_by(volume_id=volume_id)) is None:
-                conn.execute(insert(SimVolume).values(volume_id=volume_id))
+            self._ensure_volume(conn, volume_id)
             current = conn.scalar(
                 select(SimAttachment.device).filter_by(server_id=server_id, volume_id=volume_id)
             )
