@@ -89,8 +89,10 @@ class WorkerPool:
         self._in_flight_lock = threading.Lock()
         self._outage = Outage(log, "workers")
         self.identity = f"worker-{new_job_id()[:12]}"
-        # How long executing a task takes, on a moving average (the data plane's speed).
-        self._execute_seconds = 0.0
+        # How long executing a task takes, on a moving average (the data plane's speed). It
+        # starts at the threshold: until one task has shown the data plane fast, a worker claims
+        # one task at a time, so a slow data plane never gets a whole batch claimed by one worker.
+        self._execute_seconds = FAST_EXECUTE_SECONDS
 
     @property
     def lease(self) -> timedelta:
