@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -19,7 +20,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from localecs.clock import Clock
-from localecs.drivers.base import DriverError
+from localecs.drivers.base import DriverBatch, DriverError, batches
 from localecs.engine.control import Claimed, Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
@@ -207,27 +208,20 @@ class WorkerPool:
     def _fast_data_plane(self) -> bool:
         return self._execute_seconds < FAST_EXECUTE_SECONDS
 
+    def _driver_batch(self, tasks: list[Job]) -> AbstractContextManager[DriverBatch | None]:
+        driver = self._ctx.driver
+        if len(tasks) > 1 and batches(driver):
+            return driver.batch()
+        return nullcontext()
+
     def _process(self, worker_id: str, claimed: Claimed) -> None:
-        """Executes the tasks one after the other, then records all their outcomes at once."""
+        """Executes the tasks one after the other, then records all their outcomes at once
+        (once the data plane's batch, if the driver keeps one, has been flushed)."""
         tasks = claimed.tasks
         outcomes: list[tuple[Job, Outcome | None]] = []
         try:
-            try:
-                for task in tasks:
-                    started = time.perf_counter()
-                    try:
-                        failure = self._patiently(partial(self._execute, worker_id, task, claimed))
-                        outcomes.append((task, failure))
-                    except Interrupted:
-                        log.info("task %s left to its lease (held, reset or stopping)", task.id)
-                    # Holds, faults and latency profiles count too: a task that waited is slow.
-                    took = time.perf_counter() - started
-                    self._execute_seconds = 0.8 * self._execute_seconds + 0.2 * took
-            finally:
-                # What was done is recorded even if the database went away in between (then the
-                # rest is repeated once the leases expire).
-                if outcomes:
-                    self._patiently(lambda: self._record(worker_id, outcomes))
+            with self._driver_batch(tasks) as batch:
+                self._run_tasks(worker_id, claimed, batch, outcomes)
         except (OperationalError, DBAPIError) as error:
             # The database stayed away: the leases expire and another worker repeats the tasks.
             log.warning("gave up on tasks %s for now (%s)", [t.id for t in tasks], error)
@@ -235,6 +229,33 @@ class WorkerPool:
             with self._in_flight_lock:
                 for task in tasks:
                     self._in_flight.pop(task.id, None)
+
+    def _run_tasks(
+        self,
+        worker_id: str,
+        claimed: Claimed,
+        batch: DriverBatch | None,
+        outcomes: list[tuple[Job, Outcome | None]],
+    ) -> None:
+        try:
+            for task in claimed.tasks:
+                started = time.perf_counter()
+                try:
+                    failure = self._patiently(partial(self._execute, worker_id, task, claimed))
+                    outcomes.append((task, failure))
+                except Interrupted:
+                    log.info("task %s left to its lease (held, reset or stopping)", task.id)
+                # Holds, faults and latency profiles count too: a task that waited is slow.
+                took = time.perf_counter() - started
+                self._execute_seconds = 0.8 * self._execute_seconds + 0.2 * took
+        finally:
+            # What was done is recorded even if the database went away in between (then the
+            # rest is repeated once the leases expire); the data plane's effects first: if they
+            # cannot be flushed, nothing is recorded.
+            if outcomes:
+                if batch is not None:
+                    self._patiently(batch.flush)
+                self._patiently(lambda: self._record(worker_id, outcomes))
 
     def _execute(self, worker_id: str, task: Job, claimed: Claimed) -> Outcome | None:
         """Carries the task out at the data plane; its failure, or None for success. Raises
@@ -281,10 +302,58 @@ class WorkerPool:
             parents: set[str] = set()
             locked = queue.lock_tasks(repo, [task.id for task, _ in outcomes])
             with refreshes_deferred(repo):
-                self._record_each(repo, worker_id, outcomes, now, locked, parents)
+                if len(outcomes) == 1 or not self._record_all(
+                    repo, worker_id, outcomes, now, locked, parents
+                ):
+                    self._record_each(repo, worker_id, outcomes, now, locked, parents)
             # Once per parent, not once per sub-job: a 16-server batch read its 16 outcomes
             # 16 times over.
             queue.roll_up_parents(repo, parents, now)
+
+    def _record_all(
+        self,
+        repo: Repository,
+        worker_id: str,
+        outcomes: list[tuple[Job, Outcome | None]],
+        now: datetime,
+        locked: dict[str, Job],
+        parents: set[str],
+    ) -> bool:
+        """Records every outcome under one savepoint, and returns True; or, if a task's records
+        refuse its change (TaskFailed in apply) or its lease was lost, undoes them all and
+        returns False, for _record_each to record them one savepoint each. Two statements per
+        task fewer in the usual case, where nothing refuses."""
+        try:
+            with repo.session.begin_nested():
+                for task, failure in outcomes:
+                    owned = queue.owned_task(repo, task.id, worker_id, locked)
+                    handler = HANDLERS.get(task.job_type)
+                    if failure is None:
+                        assert handler is not None  # an unknown type fails in execute
+                        handler.apply(repo, owned, now)
+                        queue.finish_task(repo, owned, now, roll_up_parent=False)
+                    else:
+                        if handler is not None:
+                            handler.revert(repo, owned, now)
+                        queue.finish_task(
+                            repo, owned, now, failure.code, failure.reason, roll_up_parent=False
+                        )
+        except (TaskFailed, queue.LeaseLost):
+            return False
+        for task, failure in outcomes:
+            if task.parent_id is not None:
+                parents.add(task.parent_id)
+            if failure is None:
+                log.info("task %s %s SUCCESS", task.id, task.job_type)
+            else:
+                log.info(
+                    "task %s %s FAIL %s: %s",
+                    task.id,
+                    task.job_type,
+                    failure.code,
+                    failure.reason,
+                )
+        return True
 
     def _record_each(
         self,
