@@ -296,6 +296,14 @@ def _refresh(repo: Repository, volume: Volume, now: datetime) -> None:
     refresh_volume_status(repo, volume, now)
 
 
+# Job types whose apply and revert read and change only their own attachment row and their
+# disk's row: with one task per server running at a time, no other task recorded in the same
+# transaction changes what they read, so a worker may record several without flushing between
+# them (one flush for all their writes). A disk's status is then refreshed at the end
+# (volume_status.refreshes_deferred). Creating and deleting servers read other servers'
+# attachments of the disks they hold, so they are not among them.
+ISOLATED_RECORDS = frozenset({JobType.ATTACH_VOLUME, JobType.DETACH_VOLUME})
+
 HANDLERS: dict[str, Handler] = {
     JobType.ATTACH_VOLUME: AttachVolume(),
     JobType.DETACH_VOLUME: DetachVolume(),

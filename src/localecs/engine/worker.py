@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from localecs.clock import Clock
 from localecs.drivers.base import DriverBatch, DriverError, batches
 from localecs.engine.control import Claimed, Interrupted, TaskControl
-from localecs.engine.handlers import HANDLERS, TaskContext, TaskFailed
+from localecs.engine.handlers import HANDLERS, ISOLATED_RECORDS, TaskContext, TaskFailed
 from localecs.ids import new_job_id
 from localecs.services.volume_status import refreshes_deferred
 from localecs.store import queue
@@ -323,8 +323,12 @@ class WorkerPool:
         refuse its change (TaskFailed in apply) or its lease was lost, undoes them all and
         returns False, for _record_each to record them one savepoint each. Two statements per
         task fewer in the usual case, where nothing refuses."""
+        isolated = all(task.job_type in ISOLATED_RECORDS for task, _ in outcomes)
         try:
-            with repo.session.begin_nested():
+            with (
+                repo.session.begin_nested(),
+                repo.session.no_autoflush if isolated else nullcontext(),
+            ):
                 for task, failure in outcomes:
                     owned = queue.owned_task(repo, task.id, worker_id, locked)
                     handler = HANDLERS.get(task.job_type)
