@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 
 from localecs.drivers import simulated  # noqa: F401  (its tables are part of the schema)
 from localecs.store import schema, snapshot
@@ -22,6 +22,7 @@ from localecs.store.uow import Database
 from tests.support import postgres
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
+VOLUME_TABLE: Table = Volume.__table__  # type: ignore[assignment]
 
 
 @pytest.fixture(params=postgres.STORES)
@@ -89,8 +90,8 @@ def test_the_count_follows_every_kind_of_write(engine: Engine) -> None:
     assert counted(db, mine) == (0, 0)
 
     with db.write() as repo:  # bulk: one multi-row INSERT, as bench/seed.py does
-        repo.session.execute(insert(Volume.__table__), [volume_row(mine) for _ in range(50)])
-        repo.session.execute(insert(Volume.__table__), [volume_row(other) for _ in range(3)])
+        repo.session.execute(insert(VOLUME_TABLE), [volume_row(mine) for _ in range(50)])
+        repo.session.execute(insert(VOLUME_TABLE), [volume_row(other) for _ in range(3)])
     assert counted(db, mine) == (50, 50)
     assert counted(db, other) == (3, 3)
 
@@ -142,7 +143,7 @@ def test_concurrent_writers_keep_the_count_exact(engine: Engine) -> None:
             for _ in range(10):
                 rows = [volume_row(project_id) for _ in range(3)]
                 with db.write() as repo:
-                    repo.session.execute(insert(Volume.__table__), rows)
+                    repo.session.execute(insert(VOLUME_TABLE), rows)
                 with db.write() as repo:
                     repo.session.execute(delete(Volume).where(Volume.id == rows[0]["id"]))
         except BaseException as error:  # noqa: BLE001  (reported by the test below)
@@ -162,8 +163,8 @@ def test_the_migration_counts_the_disks_already_there(engine: Engine) -> None:
     db = Database(engine)
     first, second, empty = new_project(db), new_project(db), new_project(db)
     with db.write() as repo:
-        repo.session.execute(insert(Volume.__table__), [volume_row(first) for _ in range(12)])
-        repo.session.execute(insert(Volume.__table__), [volume_row(second) for _ in range(5)])
+        repo.session.execute(insert(VOLUME_TABLE), [volume_row(first) for _ in range(12)])
+        repo.session.execute(insert(VOLUME_TABLE), [volume_row(second) for _ in range(5)])
     schema.upgrade(engine)
     assert counted(db, first) == (12, 12)
     assert counted(db, second) == (5, 5)
