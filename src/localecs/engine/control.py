@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -108,14 +109,20 @@ class TaskControl:
         worker_id: str,
         stopping: threading.Event,
         claimed: Claimed | None = None,
-    ) -> None:
+    ) -> float:
         """Holds, then faults, then the profile's wait. Raises TaskFailed for a fail fault and
         Interrupted when the task must be left to its lease. `claimed`: what the claim read,
-        which spares a read of the task's gate and of the setting."""
+        which spares a read of the task's gate and of the setting. Returns the seconds spent
+        waiting (at holds, delay and hang faults, the profile's wait): they stand for a slow
+        data plane in the worker's measure of its speed."""
+        waited = 0.0
         if claimed is None or claimed.setting is None or task.id in claimed.gated:
+            started = time.perf_counter()
             self._wait_for_release(task, worker_id, stopping)
+            waited += time.perf_counter() - started
         fired = faults.meet(self._db, lambda: self._target(task), lambda action: action.on_tasks)
         if fired is not None:
+            started = time.perf_counter()
             spec = fired.spec
             log.info("fault %s %s task %s", fired.fault_id, spec.action.value, task.id)
             if spec.action is Action.FAIL:
@@ -126,6 +133,7 @@ class TaskControl:
             elif spec.action is Action.HANG:
                 self._hold(task)
                 self._wait_for_release(task, worker_id, stopping)
+            waited += time.perf_counter() - started
         setting = (
             claimed.setting
             if claimed is not None and claimed.setting is not None
@@ -134,7 +142,12 @@ class TaskControl:
         if self._steps is not None:
             self._steps.set(setting.uses_driver_latency)
         # A stop cuts a wait short: the task then runs and is recorded, so a drain is quick.
-        stopping.wait(setting.task_delay(task.job_type, random.Random(task.id)))
+        delay = setting.task_delay(task.job_type, random.Random(task.id))
+        if delay > 0:
+            started = time.perf_counter()
+            stopping.wait(delay)
+            waited += time.perf_counter() - started
+        return waited
 
     def _target(self, task: Job) -> Target:
         parent_type = None
