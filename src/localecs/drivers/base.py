@@ -6,7 +6,8 @@ whether the data plane acted before the process died), and it relies on a repeat
 
 from __future__ import annotations
 
-from typing import Protocol
+from contextlib import AbstractContextManager
+from typing import Protocol, TypeGuard
 
 
 class DriverError(Exception):
@@ -34,3 +35,29 @@ class Driver(Protocol):
     def attached_volumes(self, server_id: str) -> dict[str, str]:
         """The disks the data plane has on a server: volume id -> device."""
         ...
+
+
+class DriverBatch(Protocol):
+    def flush(self) -> None:
+        """Makes every operation called in the batch so far take effect. If it raises, the
+        worker may call it again (or leave the tasks to be repeated)."""
+        ...
+
+
+class BatchingDriver(Driver, Protocol):
+    """A driver that may hold back the effects of its operations until the worker flushes them.
+
+    Optional. While the data plane is fast, a worker runs several tasks one after the other
+    inside `with driver.batch() as batch:` and calls `batch.flush()` before it records their
+    outcomes; an outcome is recorded only after a flush returned. Operations called in the
+    batch still raise DriverError for themselves at once. What was not flushed when the block
+    ends must never take effect (the tasks are then repeated, their operations being
+    idempotent). The simulated driver writes a batch's steps in one transaction.
+    """
+
+    def batch(self) -> AbstractContextManager[DriverBatch]: ...
+
+
+def batches(driver: Driver) -> TypeGuard[BatchingDriver]:
+    """Whether the driver offers batches (see BatchingDriver)."""
+    return callable(getattr(driver, "batch", None))

@@ -17,7 +17,7 @@ from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
 from localecs.drivers.base import Driver
 from localecs.services.volume_status import refresh_volume_status
-from localecs.store.repository import Repository
+from localecs.store.repository import Repository, attachment_state
 from localecs.store.tables import Attachment, Job, Server, Volume
 from localecs.store.uow import Database
 
@@ -73,12 +73,11 @@ def _locked_server(repo: Repository, task: Job) -> Server:
 class AttachVolume:
     def execute(self, ctx: TaskContext, task: Job) -> None:
         server_id, volume_id = _ids(task)
-        with ctx.db.read() as repo:
-            attachment = repo.attachment(volume_id, server_id)
-            if attachment is None:
-                raise TaskFailed("Ecs.0205", f"The attach of {volume_id} was withdrawn.")
-            device = attachment.device
-        ctx.driver.attach_volume(server_id, volume_id, device)
+        with ctx.db.connect() as connection:
+            attachment = attachment_state(connection, volume_id, server_id)
+        if attachment is None:
+            raise TaskFailed("Ecs.0205", f"The attach of {volume_id} was withdrawn.")
+        ctx.driver.attach_volume(server_id, volume_id, attachment.device)
 
     def apply(self, repo: Repository, task: Job, now: datetime) -> None:
         server_id, volume_id = _ids(task)
@@ -103,12 +102,12 @@ class AttachVolume:
 class DetachVolume:
     def execute(self, ctx: TaskContext, task: Job) -> None:
         server_id, volume_id = _ids(task)
-        with ctx.db.read() as repo:
-            attachment = repo.attachment(volume_id, server_id)
-            if attachment is None or attachment.state != volume_rules.ATTACHMENT_DETACHING:
-                raise TaskFailed(
-                    "Ecs.0111", f"Volume {volume_id} is not attached to instance {server_id}."
-                )
+        with ctx.db.connect() as connection:
+            attachment = attachment_state(connection, volume_id, server_id)
+        if attachment is None or attachment.state != volume_rules.ATTACHMENT_DETACHING:
+            raise TaskFailed(
+                "Ecs.0111", f"Volume {volume_id} is not attached to instance {server_id}."
+            )
         ctx.driver.detach_volume(server_id, volume_id)
 
     def apply(self, repo: Repository, task: Job, now: datetime) -> None:
@@ -296,6 +295,14 @@ class DeleteVolume:
 def _refresh(repo: Repository, volume: Volume, now: datetime) -> None:
     refresh_volume_status(repo, volume, now)
 
+
+# Job types whose apply and revert read and change only their own attachment row and their
+# disk's row: with one task per server running at a time, no other task recorded in the same
+# transaction changes what they read, so a worker may record several without flushing between
+# them (one flush for all their writes). A disk's status is then refreshed at the end
+# (volume_status.refreshes_deferred). Creating and deleting servers read other servers'
+# attachments of the disks they hold, so they are not among them.
+ISOLATED_RECORDS = frozenset({JobType.ATTACH_VOLUME, JobType.DETACH_VOLUME})
 
 HANDLERS: dict[str, Handler] = {
     JobType.ATTACH_VOLUME: AttachVolume(),

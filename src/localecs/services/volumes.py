@@ -67,6 +67,9 @@ class VolumeFilters:
     not_metadata: dict[str, str] | None = None
 
 
+NO_FILTERS = VolumeFilters()
+
+
 @dataclass(frozen=True)
 class VolumeOrder:
     sort_key: str = "created_at"
@@ -169,7 +172,12 @@ def list_volumes(
         keep = (
             (lambda v: _matches(v, filters)) if filters.metadata or filters.not_metadata else None
         )
-        page = repo.page(query.order_by(sort, Volume.id), offset=offset, limit=limit, keep=keep)
+        # Unfiltered, `count` is every disk of the project: the kept count, in this read's
+        # snapshot, instead of a count that grows with the disks.
+        count = repo.volume_count(project_id) if not marker and filters == NO_FILTERS else None
+        page = repo.page(
+            query.order_by(sort, Volume.id), offset=offset, limit=limit, keep=keep, count=count
+        )
         attachments = repo.attachments_of_volumes([v.id for v in page.items])
         return page.count, [VolumeDetail(v, attachments[v.id]) for v in page.items]
 

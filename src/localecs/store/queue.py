@@ -51,7 +51,9 @@ def claim_task(
     task = _expired_task(repo, clock.now()) or _next_task(repo, gate)
     if task is None:
         return None
-    return _start(repo, task, worker_id, clock, lease)
+    _start(repo, task, worker_id, clock, lease)
+    _started(repo, [task])
+    return task
 
 
 def claim_tasks(
@@ -70,8 +72,11 @@ def claim_tasks(
     writer). `gate` as for claim_task. Call inside a write transaction."""
     claimed: list[Job] = []
     while len(claimed) < most and (task := _expired_task(repo, clock.now())) is not None:
-        claimed.append(_start(repo, task, worker_id, clock, lease))
+        _start(repo, task, worker_id, clock, lease)
+        claimed.append(task)
+        repo.flush()  # the next look for an expired task must not find this one
     if len(claimed) >= most:
+        _started(repo, claimed)
         return claimed
     if most == 1:
         waiting = [task] if (task := _next_task(repo, gate)) is not None else []
@@ -80,15 +85,17 @@ def claim_tasks(
         # another on their server: asking for a few per worker keeps that scan short on a deep
         # queue (64 per claim drained one three times slower than 16; bench/README.md).
         query = _NEXT_TASKS if gate is None else _NEXT_TASKS.where(gate)
-        waiting = list(repo.session.scalars(query, {"limit": 4 * sharers}))
+        waiting = list(repo.session.scalars(query, {"limit": max(4 * sharers, most)}))
     runnable = len(claimed) + len(waiting)
     share = min(most, max(1, -(-runnable // sharers))) - len(claimed)
     for task in waiting[: max(0, share)]:
-        claimed.append(_start(repo, task, worker_id, clock, lease))
+        _start(repo, task, worker_id, clock, lease)
+        claimed.append(task)
+    _started(repo, claimed)
     return claimed
 
 
-def _start(repo: Repository, task: Job, worker_id: str, clock: Clock, lease: timedelta) -> Job:
+def _start(repo: Repository, task: Job, worker_id: str, clock: Clock, lease: timedelta) -> None:
     # Read the clock only now: the query above saw the previous task on this server committed,
     # so this start can never precede that task's recorded end, whatever the isolation level.
     now = clock.now()
@@ -98,12 +105,17 @@ def _start(repo: Repository, task: Job, worker_id: str, clock: Clock, lease: tim
     task.lease_owner = worker_id
     task.lease_expires_at = now + lease
     task.attempts += 1
-    if task.parent_id is not None:
-        repo.session.execute(
-            update(Job).where(Job.id == task.parent_id, Job.status == _INIT).values(status=_RUNNING)
-        )
+
+
+def _started(repo: Repository, tasks: list[Job]) -> None:
+    """Writes the claimed tasks (one flush: the ORM batches their updates) and marks their
+    parents RUNNING, each parent once."""
     repo.flush()
-    return task
+    parents = sorted({task.parent_id for task in tasks if task.parent_id is not None})
+    if parents:
+        repo.session.execute(
+            update(Job).where(Job.id.in_(parents), Job.status == _INIT).values(status=_RUNNING)
+        )
 
 
 # The claim queries run for every task: built once here, not per call.
@@ -181,9 +193,21 @@ def release_tasks(repo: Repository, held: Mapping[str, str], now: datetime) -> i
     return released
 
 
-def owned_task(repo: Repository, task_id: str, worker_id: str) -> Job:
-    """The task, locked, if this worker still holds it; raises LeaseLost otherwise."""
-    task = repo.job(task_id, lock=True)
+def lock_tasks(repo: Repository, task_ids: Collection[str]) -> dict[str, Job]:
+    """Tasks by id, locked (in id order), in one statement: recording several tasks then
+    checks each one's lease on these rows instead of reading it again (see owned_task)."""
+    query = select(Job).where(Job.id.in_(sorted(task_ids))).order_by(Job.id).with_for_update()
+    return {task.id: task for task in repo.session.scalars(query)}
+
+
+def owned_task(
+    repo: Repository, task_id: str, worker_id: str, locked: Mapping[str, Job] | None = None
+) -> Job:
+    """The task, locked, if this worker still holds it; raises LeaseLost otherwise. `locked`:
+    rows this transaction already holds (lock_tasks); a task missing there is read afresh."""
+    task = locked.get(task_id) if locked is not None else None
+    if task is None:
+        task = repo.job(task_id, lock=True)
     if task is None or task.status != _RUNNING or task.lease_owner != worker_id:
         raise LeaseLost(task_id)
     return task
@@ -195,8 +219,12 @@ def finish_task(
     now: datetime,
     error_code: str | None = None,
     fail_reason: str | None = None,
+    *,
+    roll_up_parent: bool = True,
 ) -> None:
-    """Records a task's outcome and rolls its parent up, in the caller's transaction."""
+    """Records a task's outcome and rolls its parent up, in the caller's transaction. A caller
+    that records several sub-jobs of one parent passes `roll_up_parent=False` and calls
+    `roll_up_parents` once they are all recorded: one roll-up instead of one per sub-job."""
     failed = error_code is not None
     task.status = (JobStatus.FAIL if failed else JobStatus.SUCCESS).value
     task.end_time = now
@@ -206,8 +234,15 @@ def finish_task(
     task.lease_expires_at = None
     if failed:
         task.entities = {**task.entities, "errorcode_message": fail_reason}
-    if task.parent_id is not None:
+    if roll_up_parent and task.parent_id is not None:
         _roll_up_parent(repo, task.parent_id, now)
+
+
+def roll_up_parents(repo: Repository, parent_ids: Collection[str], now: datetime) -> None:
+    """Rolls each parent up from its sub-jobs, in the caller's transaction. Parents are locked
+    in id order, so that two workers rolling up overlapping parents cannot deadlock."""
+    for parent_id in sorted(parent_ids):
+        _roll_up_parent(repo, parent_id, now)
 
 
 def _roll_up_parent(repo: Repository, parent_id: str, now: datetime) -> None:

@@ -244,6 +244,22 @@ class Volume(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp())
 
 
+class ProjectVolumeCount(Base):
+    """How many disks a project has: ListVolumes answers `count` from this row instead of
+    counting the project's disks (a scan that grows with them).
+
+    Kept by triggers on ``volumes`` (migration 0004): every insert, delete or move of a disk,
+    by any code path and any process, changes it in the same transaction, with an atomic
+    ``volumes = volumes + 1`` (an upsert) or ``- 1``. No row means no disks. No foreign key:
+    a row left at 0 must not stand in the way of deleting its project.
+    """
+
+    __tablename__ = "project_volume_counts"
+
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    volumes: Mapped[int] = mapped_column(Integer)
+
+
 class Attachment(Base):
     """One disk on one server. ``state`` is attaching, attached or detaching.
 

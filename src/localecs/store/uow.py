@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,13 @@ class Database:
             with self.write() as repo:
                 return work(repo)
         return self.group_commit.run(work)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection for a read of a few values (store.repository's functions that take
+        one): no ORM session, no objects."""
+        with self.engine.connect() as connection:
+            yield connection
 
     def session(self) -> Session:
         return self._reads()
