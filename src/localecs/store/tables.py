@@ -198,7 +198,8 @@ class Token(Base):
 
 class Server(Base):
     __tablename__ = "servers"
-    __table_args__ = (Index(None, "project_id", "created_at"),)
+    # (project_id, id): "these servers of this project" seeks each id (migration 0005).
+    __table_args__ = (Index(None, "project_id", "created_at"), Index(None, "project_id", "id"))
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
@@ -224,7 +225,7 @@ class Server(Base):
 
 class Volume(Base):
     __tablename__ = "volumes"
-    __table_args__ = (Index(None, "project_id", "created_at"),)
+    __table_args__ = (Index(None, "project_id", "created_at"), Index(None, "project_id", "id"))
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
