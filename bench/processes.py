@@ -89,6 +89,10 @@ def start_localecs(
         str(workers),
         # As the reference app is served (uvicorn --no-access-log): no line per request.
         "--no-access-log",
+        # The bench measures capacity with one credential; the default per-credential limit
+        # (5,000 requests/s) would measure the limit instead (and answer 429).
+        "--rate-limit",
+        "0",
         *extra,
     ]
     return _start(name, workdir, [sys.executable, *args], env, "/_localecs/health")

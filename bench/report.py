@@ -106,6 +106,16 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
                 _below_verdict(worst_p99, 25, "ms") if primary else "",
             ),
         ]
+        one = found.get("show_job_one_thread")
+        if one is not None:
+            rows.append(
+                Row(
+                    f"1. {store}: show_job, wrk on one thread",
+                    f"{one['rate']:,.0f} /s, "
+                    f"p50 / p99 {one['p50_ms']:.1f} / {one['p99_ms']:.1f} ms",
+                    f"{connections} connections; {_errors(one)}",
+                )
+            )
     return rows
 
 

@@ -163,6 +163,9 @@ class Bench:
                     )
                 ]
                 show_job = self._load(server, show)
+                # The same with wrk on one thread: on two cores, two wrk threads take CPU from
+                # the server, and its tail latency shows that sharing as much as the server.
+                show_job_one = self._load(server, show, threads=1)
                 batches = []
                 for request in pool:
                     path, body = latency.batch_path(project, request)
@@ -174,6 +177,7 @@ class Bench:
                 server.stop()
             result: dict[str, Any] = {
                 "show_job": show_job,
+                "show_job_one_thread": show_job_one,
                 "batch": {**batch, "pool": len(pool)},
             }
             if store == "sqlite":
@@ -184,7 +188,9 @@ class Bench:
         finally:
             engine.dispose()
 
-    def _load(self, server: processes.Server, pool: list[bytes]) -> dict[str, Any]:
+    def _load(
+        self, server: processes.Server, pool: list[bytes], threads: int = 2
+    ) -> dict[str, Any]:
         """wrk's figures, with the server's CPU time per answered request: unlike the rate,
         it hardly moves with what else the machine is doing."""
         before = server.cpu_seconds()
@@ -193,6 +199,7 @@ class Bench:
             pool,
             seconds=self.sizes.seconds,
             connections=self.sizes.connections,
+            threads=threads,
         )
         used = server.cpu_seconds() - before
         return {**result.as_dict(), "cpu_us": 1e6 * used / max(result.requests, 1)}
