@@ -13,16 +13,16 @@ order (FOR UPDATE on PostgreSQL; SQLite's transaction already holds the database
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from localecs.store.compiled import CompiledStatement
 from localecs.store.tables import Attachment, Job, Server, Timestamp, Volume
 
 _volumes: Table = Volume.__table__  # type: ignore[assignment]
@@ -51,10 +51,6 @@ class AttachmentRow(NamedTuple):
     state: str
     boot_index: int | None
     device: str
-
-
-# The fewest bound parameters a SQLite build allows in one statement (999 before 3.32).
-MAX_PARAMETERS = 999
 
 
 def _ids(count: int) -> list[Any]:
@@ -120,98 +116,22 @@ def _mark_statement(count: int) -> ClauseElement:
     )
 
 
-class _Compiled:
-    """A statement compiled for one dialect: its SQL, parameter order and value converters."""
-
-    def __init__(
-        self, dialect: Dialect, statement: ClauseElement, columns: Sequence[str] | None = None
-    ) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=columns))
-        self.sql = str(compiled)
-        names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
-        self._positional = dialect.positional
-        self._names = names
-        processors = [
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in names
-        ]
-        # Only the parameters whose type converts (timestamps, JSON, booleans) cost a call.
-        self._converting: list[tuple[int, Callable[[Any], Any]]] = [
-            (position, convert)
-            for position, convert in enumerate(processors)
-            if convert is not None
-        ]
-        selected = getattr(statement, "selected_columns", None)
-        self._results: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in (selected or ())
-        ]
-        self._plain_rows = all(convert is None for convert in self._results)
-        self._multi: dict[int, str] = {}
-
-    def rows_per_statement(self) -> int:
-        """For a one-row INSERT with positional parameters (SQLite): how many rows one
-        multi-row INSERT may carry (SQLite before 3.32 takes at most 999 parameters); 1 where
-        the driver's parameters are named (PostgreSQL's executemany is pipelined anyway)."""
-        if not self._positional or not self.sql.startswith("INSERT"):
-            return 1
-        return max(1, MAX_PARAMETERS // max(1, len(self._names)))
-
-    def multi_row(self, count: int) -> str:
-        """The INSERT of `count` rows in one statement, whose parameters are the rows' one
-        after the other. One statement rather than `count` executions: the driver lets go of
-        the GIL around every execution, and under load each time costs the writer a wait to
-        get it back."""
-        sql = self._multi.get(count)
-        if sql is None:
-            head, values, group = self.sql.partition(" VALUES ")
-            sql = self._multi[count] = head + values + ", ".join([group] * count)
-        return sql
-
-    def parameters(
-        self, values: Mapping[str, Any], memo: dict[int, tuple[Any, Any]] | None = None
-    ) -> Sequence[Any] | dict[str, Any]:
-        """`values` converted for the driver. Rows of one executemany share objects (the
-        admission's timestamp): `memo` converts each such object once."""
-        row = [values[name] for name in self._names]
-        for position, convert in self._converting:
-            value = row[position]
-            if value is None:
-                continue
-            seen = memo.get(position) if memo is not None else None
-            if seen is not None and seen[0] is value:
-                row[position] = seen[1]
-                continue
-            row[position] = processed = convert(value)
-            if memo is not None:
-                memo[position] = (value, processed)
-        if self._positional:
-            return tuple(row)
-        return dict(zip(self._names, row, strict=True))
-
-    def convert(self, row: Sequence[Any]) -> Sequence[Any]:
-        if self._plain_rows:
-            return row
-        return [
-            value if convert is None else convert(value)
-            for convert, value in zip(self._results, row, strict=True)
-        ]
-
-
 class _Statements:
     """Every admission statement, compiled for one dialect (IN lists: one per length)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
-        self.volume = _Compiled(dialect, _VOLUME)
-        self.attachments_of_volume = _Compiled(dialect, _ATTACHMENTS_OF_VOLUME)
-        self.set_volume_status = _Compiled(dialect, _SET_VOLUME_STATUS)
-        self.insert_attachments = _Compiled(dialect, _INSERT_ATTACHMENTS, _ATTACHMENT_COLUMNS)
-        self.insert_jobs = _Compiled(dialect, _INSERT_JOBS, _JOB_COLUMNS)
-        self._sized: dict[tuple[str, int], _Compiled] = {}
+        self.volume = CompiledStatement(dialect, _VOLUME)
+        self.attachments_of_volume = CompiledStatement(dialect, _ATTACHMENTS_OF_VOLUME)
+        self.set_volume_status = CompiledStatement(dialect, _SET_VOLUME_STATUS)
+        self.insert_attachments = CompiledStatement(
+            dialect, _INSERT_ATTACHMENTS, _ATTACHMENT_COLUMNS
+        )
+        self.insert_jobs = CompiledStatement(dialect, _INSERT_JOBS, _JOB_COLUMNS)
+        self._sized: dict[tuple[str, int], CompiledStatement] = {}
         self.error: type[Exception] = dialect.loaded_dbapi.Error
 
-    def sized(self, kind: str, count: int) -> _Compiled:
+    def sized(self, kind: str, count: int) -> CompiledStatement:
         key = (kind, count)
         statement = self._sized.get(key)
         if statement is None:
@@ -220,7 +140,7 @@ class _Statements:
                 "devices": _devices_statement,
                 "mark": _mark_statement,
             }[kind]
-            statement = self._sized[key] = _Compiled(self.dialect, build(count))
+            statement = self._sized[key] = CompiledStatement(self.dialect, build(count))
         return statement
 
 
@@ -287,7 +207,9 @@ class AdmissionStore:
     def insert_jobs(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self._execute(self._statements.insert_jobs, rows)
 
-    def _fetch(self, statement: _Compiled, values: Mapping[str, Any]) -> list[Sequence[Any]]:
+    def _fetch(
+        self, statement: CompiledStatement, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
         parameters = statement.parameters(values)
         cursor = self._dbapi.cursor()
         try:
@@ -301,7 +223,7 @@ class AdmissionStore:
             cursor.close()
         return [statement.convert(row) for row in rows]
 
-    def _execute(self, statement: _Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _execute(self, statement: CompiledStatement, rows: Sequence[Mapping[str, Any]]) -> None:
         memo: dict[int, tuple[Any, Any]] = {}
         parameters = [statement.parameters(row, memo) for row in rows]
         cursor = self._dbapi.cursor()

@@ -12,13 +12,14 @@ Skipping the Core execution machinery takes a lookup from ~70 µs to a few.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, PoolProxiedConnection, Select, bindparam, or_, select
+from sqlalchemy import Engine, PoolProxiedConnection, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError
 
+from localecs.store.compiled import CompiledStatement
 from localecs.store.identity import (
     KEY_RECORD,
     PROJECT_ACCOUNT,
@@ -70,44 +71,16 @@ class JobRow(NamedTuple):
     end_time: datetime | None
 
 
-class _Statement:
-    """A Core select compiled for one engine, with its parameter order and row converters."""
-
-    def __init__(self, engine: Engine, statement: Select[*tuple[Any, ...]]) -> None:
-        dialect = engine.dialect
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self._positions = tuple(compiled.positiontup or ()) if dialect.positional else None
-        # Values fixed in the statement itself (a LIMIT) are parameters too.
-        self._defaults: dict[str, Any] = dict(compiled.params)
-        self._converters: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in statement.selected_columns
-        ]
-
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        merged = {**self._defaults, **values}
-        if self._positions is None:
-            return merged
-        return tuple(merged[name] for name in self._positions)
-
-    def convert(self, row: Sequence[Any]) -> list[Any]:
-        return [
-            value if convert is None else convert(value)
-            for convert, value in zip(self._converters, row, strict=True)
-        ]
-
-
 class Reads:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._server = engine.dialect.name != "sqlite"
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
-        self._job_tree = _Statement(engine, _JOB_TREE)
-        self._any_fault = _Statement(engine, _ANY_FAULT)
-        self._key_record = _Statement(engine, KEY_RECORD)
-        self._token_record = _Statement(engine, TOKEN_RECORD)
-        self._project_account = _Statement(engine, PROJECT_ACCOUNT)
+        self._job_tree = CompiledStatement(engine.dialect, _JOB_TREE)
+        self._any_fault = CompiledStatement(engine.dialect, _ANY_FAULT)
+        self._key_record = CompiledStatement(engine.dialect, KEY_RECORD)
+        self._token_record = CompiledStatement(engine.dialect, TOKEN_RECORD)
+        self._project_account = CompiledStatement(engine.dialect, PROJECT_ACCOUNT)
         self._local = threading.local()
         self._kept: list[Any] = []
         self._kept_guard = threading.Lock()
@@ -141,7 +114,9 @@ class Reads:
         for connection in kept:
             connection.close()
 
-    def _fetch(self, statement: _Statement, values: Mapping[str, Any]) -> list[list[Any]]:
+    def _fetch(
+        self, statement: CompiledStatement, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
         parameters = statement.parameters(values)
         if self._server:
             rows = self._fetch_pooled(statement, parameters)
@@ -149,7 +124,7 @@ class Reads:
             rows = self._fetch_kept(statement, parameters)
         return [statement.convert(row) for row in rows]
 
-    def _fetch_kept(self, statement: _Statement, parameters: Any) -> list[Any]:
+    def _fetch_kept(self, statement: CompiledStatement, parameters: Any) -> list[Any]:
         connection = self._kept_connection()
         try:
             cursor = connection.cursor()
@@ -190,7 +165,7 @@ class Reads:
                 self._kept.remove(connection)
         connection.close()
 
-    def _fetch_pooled(self, statement: _Statement, parameters: Any) -> list[Any]:
+    def _fetch_pooled(self, statement: CompiledStatement, parameters: Any) -> list[Any]:
         connection = self._checkout()
         driver = connection.driver_connection
         # Autocommit for the one statement: no BEGIN/ROLLBACK round trips around it.
