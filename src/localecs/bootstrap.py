@@ -37,6 +37,7 @@ def ensure_credential(
     identity.seal_plaintext_secrets()
     with identity.db.write() as repo:
         records = IdentityRecords(repo)
+        records.lock_bootstrap()
         now = identity.clock.now()
         account = _account(records, repo, identity.clock, fixed)
         root = records.root(account.id) or _add_root(repo, account, identity.clock)

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from localecs.api.app import create_app
 from localecs.api.finished_jobs import FinishedJobs
@@ -111,11 +110,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     schema.upgrade(engine)
     db = Database(engine)
     identity = identity_service(settings, db, clock)
-    try:
-        credential = ensure_credential(identity, settings.bootstrap, settings.region)
-    except IntegrityError:
-        # Another process of the deployment stored it at the same moment: now it is there.
-        credential = ensure_credential(identity, settings.bootstrap, settings.region)
+    credential = ensure_credential(identity, settings.bootstrap, settings.region)
     latency = LatencySetting(parse_profile(settings.latency_profile))
     workers = _workers(settings, engine, db, clock, latency) if settings.workers > 0 else None
     wake = workers.pool.wake if workers is not None else (lambda: None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,6 +92,46 @@ def test_a_foundation_store_upgrades_and_its_plaintext_secret_is_sealed(engine: 
     )
     assert principal.is_root and principal.project_id == project_id
     assert principal.account_id == credential.domain_id
+
+
+def test_processes_that_bootstrap_together_agree_on_one_account(engine: Engine) -> None:
+    """API processes of one deployment start together on an empty store, with the same fixed
+    credential: every one of them starts, and they share one account, root and project."""
+    schema.upgrade(engine)
+    fixed = BootstrapCredential(
+        access_key="BOOTSTRAPRACE0000001",
+        secret_key=secrets.token_hex(20),
+        project_id=secrets.token_hex(16),
+    )
+    box = SecretBox(os.urandom(32))
+    starters = 6
+    together = threading.Barrier(starters)
+
+    def start() -> tuple[str, str]:
+        # An engine each, as each process has its own connections.
+        own = make_engine(engine.url.render_as_string(hide_password=False))
+        try:
+            identity = IdentityService(Database(own), FixedClock(NOW), box)
+            together.wait()
+            credential = ensure_credential(identity, fixed, REGION)
+            return credential.domain_id, credential.project_id
+        finally:
+            own.dispose()
+
+    for _ in range(3):
+        with ThreadPoolExecutor(starters) as pool:
+            started = list(pool.map(lambda _: start(), range(starters)))
+        assert len(set(started)) == 1
+        assert started[0][1] == fixed.project_id
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM accounts")).scalar() == 1
+            roots = connection.execute(text("SELECT count(*) FROM users WHERE is_root")).scalar()
+            assert roots == 1
+            connection.execute(text("DELETE FROM access_keys"))
+            connection.execute(text("DELETE FROM projects"))
+            connection.execute(text("DELETE FROM users"))
+            connection.execute(text("DELETE FROM accounts"))
+            connection.commit()
 
 
 def test_new_secrets_are_never_stored_in_clear_and_a_wrong_key_stops_the_start(

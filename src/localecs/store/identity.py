@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 
 from localecs.store.repository import Repository
 from localecs.store.tables import (
@@ -104,10 +104,24 @@ def token_record(row: Sequence[Any]) -> TokenRecord:
     return TokenRecord(row[0], row[1], row[2], row[3], _user(row, 4))
 
 
+# Any fixed number: the key of the PostgreSQL advisory lock that bootstraps take.
+_BOOTSTRAP_LOCK = 0x6C6F63616C626F6F  # "localboo"
+
+
 class IdentityRecords:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.session = repo.session
+
+    def lock_bootstrap(self) -> None:
+        """Serialise the processes that bootstrap the first credential, until this transaction
+        ends. Without it, two API processes starting together on an empty PostgreSQL store
+        each create an account, and the one that then finds the other's project refuses to
+        start. SQLite's write transactions already hold the one write lock from BEGIN."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK}
+            )
 
     # Accounts and projects
 
