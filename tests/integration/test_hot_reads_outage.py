@@ -5,13 +5,22 @@ outage, so the API answers 503 and workers back off (a raw driver error was a 50
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
+from localecs.store import reads as reads_module
 from localecs.store.database import make_engine
 from localecs.store.outage import is_unavailable
 from localecs.store.reads import Reads
+from localecs.store.schema import upgrade
+from tests.support import postgres
 
 
 def _closed_port() -> int:
@@ -30,3 +39,73 @@ def test_an_unreachable_postgresql_is_an_outage_not_a_driver_error(read: str) ->
         assert is_unavailable(raised.value)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres.store("postgresql") as url:
+        assert url is not None
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+def test_a_kept_postgresql_connection_that_died_is_replaced_and_the_read_answers(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL's hot reads keep a few connections and do not ping them first: when the
+    server has ended them (a restart, a terminated backend), the read is made again on a
+    fresh connection instead of failing."""
+    engine = make_engine(postgres_url)
+    reads = Reads(engine)
+    try:
+        assert reads.any_fault() is False
+        assert reads.job_tree("none") == []
+        kept = _backends(postgres_url)
+        assert kept, "the hot reads keep a connection"
+        _terminate(postgres_url)
+        assert reads.any_fault() is False  # no error: answered on a fresh connection
+        assert reads.job_tree("none") == []
+    finally:
+        reads.close()
+        engine.dispose()
+
+
+def test_postgresql_hot_reads_keep_a_bounded_number_of_connections(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads beyond the kept connections read on the pool's: many API threads never hold
+    more of the server's connections than the pool and a few more."""
+    monkeypatch.setattr(reads_module, "SERVER_KEPT_CONNECTIONS", 2)
+    engine = make_engine(postgres_url, pool_size=2)
+    reads = Reads(engine)
+    together = threading.Barrier(16)
+
+    def read(_: int) -> bool:
+        together.wait()
+        return reads.any_fault()
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            for _ in range(5):
+                assert not any(pool.map(read, range(16)))
+        engine.dispose()  # the pool's connections; what is left is what the reads keep
+        assert 1 <= len(_backends(postgres_url)) <= 2
+    finally:
+        reads.close()
+        engine.dispose()
+    assert _backends(postgres_url) == []
+
+
+def _backends(url: str, *, terminate: bool = False) -> list[int]:
+    """The other sessions on the database (ended first, with `terminate`)."""
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+    if terminate:
+        query = query.replace("SELECT pid", "SELECT pg_terminate_backend(pid)")
+    with create_engine(url, poolclass=NullPool).connect() as connection:
+        return list(connection.scalars(text(query), {"name": make_url(url).database}))
+
+
+def _terminate(url: str) -> None:
+    _backends(url, terminate=True)

@@ -49,31 +49,62 @@ async def project_caller(request: Request, mismatch_service: Service) -> Princip
     """Checks the signature, then that the path's project is the caller's: before anything
     else is looked up, so another project's resources are never revealed. Then meets any
     HTTP fault set for the call (services/faults.py)."""
+    principal, _ = await project_caller_and_read(request, mismatch_service, None)
+    return principal
+
+
+async def project_caller_and_read(
+    request: Request, mismatch_service: Service, read: Callable[[], T] | None
+) -> tuple[Principal, T | None]:
+    """``project_caller``, and then `read` in the same trip to a thread (PostgreSQL), if the
+    call may go on at once: the caller's project is the path's and no fault is set. Its result
+    is None otherwise, and the route reads after the fault it met (if that let the call on)."""
     authenticator: Authenticator = request.app.state.authenticator
     context: Context = request.app.state.context
     signed = _signed_request(request, await request.body())
     path_project = request.path_params.get("project_id")
-    principal, faults_set = await run_read(
-        context.db.inline_reads, _caller_and_faults, authenticator, signed, path_project, request
+    principal, faults_set, value = await run_read(
+        context.db.inline_reads,
+        _caller_faults_and_read,
+        authenticator,
+        signed,
+        path_project,
+        request,
+        read,
     )
-    # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
-    header_project = signed.headers.get("x-project-id", path_project)
-    if path_project != principal.project_id or header_project != path_project:
+    if not _is_projects_caller(principal, signed, path_project):
         raise project_mismatch(mismatch_service)
     # Routes read it back through PrincipalDep to authorize the operation.
     request.state.principal = principal
     # Matching faults takes a transaction: only when there is a fault to meet.
     if faults_set:
         await run_in_threadpool(meet_http_fault, request, signed.body, principal)
-    return principal
+    return principal, value
 
 
-def _caller_and_faults(
-    authenticator: Authenticator, signed: SignedRequest, project_id: str | None, request: Request
-) -> tuple[Principal, bool]:
-    """The two reads every call makes, in one trip to a thread (PostgreSQL): the caller, and
-    whether any fault is set (a flag only; nothing is revealed before the project check)."""
-    return authenticator.authenticate(signed, project_id), any_faults(request)
+def _is_projects_caller(
+    principal: Principal, signed: SignedRequest, path_project: str | None
+) -> bool:
+    # The SDK also sends (and signs) the project as X-Project-Id: it must agree as well.
+    header_project = signed.headers.get("x-project-id", path_project)
+    return path_project == principal.project_id and header_project == path_project
+
+
+def _caller_faults_and_read(
+    authenticator: Authenticator,
+    signed: SignedRequest,
+    project_id: str | None,
+    request: Request,
+    read: Callable[[], T] | None,
+) -> tuple[Principal, bool, T | None]:
+    """The reads every call makes, in one trip to a thread (PostgreSQL): the caller, and
+    whether any fault is set (a flag only; nothing is revealed before the project check);
+    then the route's own read, when the call may go on."""
+    principal = authenticator.authenticate(signed, project_id)
+    faults_set = any_faults(request)
+    if read is None or faults_set or not _is_projects_caller(principal, signed, project_id):
+        return principal, faults_set, None
+    return principal, faults_set, read()
 
 
 def authenticated(mismatch_service: Service) -> Callable[[Request], Awaitable[Principal]]:

@@ -11,6 +11,7 @@ Skipping the Core execution machinery takes a lookup from ~70 µs to a few.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -56,6 +57,10 @@ _JOB_TREE = (
 )
 
 
+# How many connections PostgreSQL's hot reads keep open (per process), beside the pool's.
+SERVER_KEPT_CONNECTIONS = 4
+
+
 class JobRow(NamedTuple):
     seq: int
     id: str
@@ -84,6 +89,8 @@ class Reads:
         self._local = threading.local()
         self._kept: list[Any] = []
         self._kept_guard = threading.Lock()
+        # PostgreSQL: idle kept connections, taken and given back by whichever thread reads.
+        self._idle: list[Any] = []
 
     def key_record(self, access_key: str) -> KeyRecord | None:
         """An access key with its user: what checking a signature needs."""
@@ -108,9 +115,9 @@ class Reads:
         return [JobRow(*row) for row in self._fetch(self._job_tree, {"job_id": job_id})]
 
     def close(self) -> None:
-        """Closes the connections the SQLite reads keep (see _kept_connection)."""
+        """Closes the connections the reads keep (see _kept_connection, _fetch_server)."""
         with self._kept_guard:
-            kept, self._kept = self._kept, []
+            kept, self._kept, self._idle = self._kept, [], []
         for connection in kept:
             connection.close()
 
@@ -119,7 +126,7 @@ class Reads:
     ) -> list[Sequence[Any]]:
         parameters = statement.parameters(values)
         if self._server:
-            rows = self._fetch_pooled(statement, parameters)
+            rows = self._fetch_server(statement, parameters)
         else:
             rows = self._fetch_kept(statement, parameters)
         return [statement.convert(row) for row in rows]
@@ -164,6 +171,64 @@ class Reads:
             if connection in self._kept:
                 self._kept.remove(connection)
         connection.close()
+
+    def _fetch_server(self, statement: CompiledStatement, parameters: Any) -> list[Any]:
+        """On a kept connection of the few PostgreSQL keeps for these reads, else on a pooled one.
+
+        A pooled checkout pings the server first, so that a connection that died with it is
+        replaced: a round trip as long as the read's own, on every read (three a ShowJob). A kept
+        connection is not pinged: when it turns out dead, it is closed and the read, which
+        changes nothing, is made again once on a pooled (pinged) connection. Kept connections
+        are few and detached from the pool, so threads beyond them share the pool as before.
+        """
+        connection = self._take_idle()
+        if connection is None:
+            return self._fetch_pooled(statement, parameters)
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(statement.sql, parameters)
+                rows = list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except self._dbapi_error:
+            self._discard(connection)
+            return self._fetch_pooled(statement, parameters)
+        with self._kept_guard:
+            if connection in self._kept:  # not closed by close() meanwhile
+                self._idle.append(connection)
+                return rows
+        connection.close()
+        return rows
+
+    def _take_idle(self) -> Any | None:
+        with self._kept_guard:
+            if self._idle:
+                return self._idle.pop()
+            if len(self._kept) >= SERVER_KEPT_CONNECTIONS:
+                return None
+            # Counted now, opened below (outside the guard): a connect takes milliseconds.
+            self._kept.append(opening := object())
+        try:
+            fairy = self._checkout()
+            fairy.detach()
+            connection = fairy.dbapi_connection
+            connection.autocommit = True  # type: ignore[union-attr]
+        except BaseException:
+            with self._kept_guard:
+                self._kept.remove(opening)
+            raise
+        with self._kept_guard:
+            self._kept[self._kept.index(opening)] = connection
+        return connection
+
+    def _discard(self, connection: Any) -> None:
+        with self._kept_guard:
+            if connection in self._kept:
+                self._kept.remove(connection)
+        # Already broken: closing it is all that is left to do.
+        with contextlib.suppress(self._dbapi_error):
+            connection.close()
 
     def _fetch_pooled(self, statement: CompiledStatement, parameters: Any) -> list[Any]:
         connection = self._checkout()

@@ -7,13 +7,15 @@ per-request dependency and parameter machinery costs more than the whole of Show
 
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from localecs.api import views
-from localecs.api.deps import project_caller, run_read
+from localecs.api.deps import project_caller_and_read, run_read
 from localecs.api.finished_jobs import FinishedJobs
 from localecs.errors import Service
 from localecs.services.context import Context
@@ -23,14 +25,17 @@ from localecs.services.jobs import show_job as show
 async def show_job(request: Request) -> Response:
     """The status of an asynchronous job, with its sub-jobs. Needs no permission (contract 6.2),
     only a valid credential for the project."""
-    # The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
-    await project_caller(request, Service.EVS)
     context: Context = request.app.state.context
     finished: FinishedJobs = request.app.state.finished_jobs
     project_id, job_id = request.path_params["project_id"], request.path_params["job_id"]
+    # Kept answers are only looked up here; they are given after the caller is checked.
     body = finished.get(project_id, job_id, context.clock.now())
+    read = partial(show, context.db, project_id, job_id) if body is None else None
+    # The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
+    _, view = await project_caller_and_read(request, Service.EVS, read)
     if body is None:
-        view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
+        if view is None:  # a fault was met first, and let the call on
+            view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
         body = orjson.dumps(views.job(view))
         finished.offer(view, body)
     return Response(body, media_type="application/json")
