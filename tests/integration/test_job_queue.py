@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from localecs.clock import FixedClock
 from localecs.domain.jobs import JobType
 from localecs.services.jobs import Task, submit_batch, submit_single
+from localecs.store import queue as queue_module
 from localecs.store.queue import (
     LeaseLost,
     claim_task,
@@ -591,3 +592,23 @@ def test_a_share_takes_expired_leases_first(db: Database) -> None:
         tasks = claim_tasks(repo, "worker-2", later, LEASE, sharers=1, most=8)
         assert [task.id for task in tasks] == [stale, waiting]
         assert tasks[0].attempts == 2
+
+
+def test_the_claim_seeks_each_candidate_server_by_its_lock_key(db: Database) -> None:
+    """The claim looks past waiting tasks whose server is busy; each look must be an index seek
+    by lock key, not a walk over the tasks (it was, on SQLite: a claim took 300-480 ms on a
+    queue of 67,000 tasks). The plan says which; the bench measures the drain it gives."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plan: PostgreSQL plans from its statistics")
+    statement = queue_module._NEXT_TASKS
+    sql = str(statement.compile(dialect=db.engine.dialect))
+    with db.engine.connect() as connection:
+        plan = [
+            row[3]
+            for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", ("INIT", "RUNNING", "INIT", 16, 0)
+            )
+        ]
+    probes = [step for step in plan if step.startswith("SEARCH jobs_1")]
+    assert len(probes) == 2, plan
+    assert all("USING INDEX ix_jobs_lock_key_status (lock_key=? AND status=?" in p for p in probes)
