@@ -17,6 +17,7 @@ from localecs.clock import FixedClock
 from localecs.domain.jobs import JobType
 from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.store import queue as queue_module
+from localecs.store.compiled import CompiledStatement
 from localecs.store.queue import (
     LeaseLost,
     claim_task,
@@ -612,3 +613,19 @@ def test_the_claim_seeks_each_candidate_server_by_its_lock_key(db: Database) -> 
     probes = [step for step in plan if step.startswith("SEARCH jobs_1")]
     assert len(probes) == 2, plan
     assert all("USING INDEX ix_jobs_lock_key_status (lock_key=? AND status=?" in p for p in probes)
+
+
+def test_the_purge_seeks_old_jobs_by_their_end_time(db: Database) -> None:
+    """The purge runs every minute in a write transaction: it must seek the jobs that ended
+    before the cut-off, not walk every top-level job (SQLite's planner did, by parent_id)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's plan: PostgreSQL plans from its statistics")
+    statement = CompiledStatement(db.engine.dialect, queue_module._ENDED_BEFORE)
+    with db.engine.connect() as connection:
+        plan = [
+            row[3]
+            for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement.sql}", statement.parameters({"before": T0})
+            )
+        ]
+    assert plan == ["SEARCH jobs USING INDEX ix_jobs_end_time (end_time<?)"], plan

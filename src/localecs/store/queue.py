@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     or_,
     select,
     update,
@@ -268,14 +269,25 @@ def _roll_up_parent(repo: Repository, parent_id: str, now: datetime) -> None:
         parent.fail_reason = result.fail_reason
 
 
+# Finished top-level jobs that ended before a moment, a thousand at a time.
+_ENDED_BEFORE = (
+    select(Job.id)
+    .where(
+        # "No parent", written so that it cannot be looked up by the parent_id index: SQLite's
+        # planner preferred that index and walked every top-level job (130 ms with the write
+        # lock held, every minute, on a store of 60,000 jobs) where the end_time index seeks
+        # only the jobs old enough to go (2-8 ms).
+        func.coalesce(Job.parent_id, "") == "",
+        or_(Job.status == JobStatus.SUCCESS.value, Job.status == JobStatus.FAIL.value),
+        Job.end_time < bindparam("before"),
+    )
+    .limit(1000)
+)
+
+
 def purge_finished(repo: Repository, before: datetime) -> int:
     """Deletes jobs (with their sub-jobs) that ended before `before`. Returns how many parents."""
-    old = select(Job.id).where(
-        Job.parent_id.is_(None),
-        Job.status.in_([JobStatus.SUCCESS.value, JobStatus.FAIL.value]),
-        Job.end_time < before,
-    )
-    ids = list(repo.session.scalars(old.limit(1000)))
+    ids = list(repo.session.scalars(_ENDED_BEFORE, {"before": before}))
     if ids:
         repo.session.execute(delete(Job).where(Job.parent_id.in_(ids)))
         repo.session.execute(delete(Job).where(Job.id.in_(ids)))
