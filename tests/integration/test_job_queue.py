@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from localecs.clock import FixedClock
 from localecs.domain.jobs import JobType
+from localecs.engine.handlers import TaskContext
+from localecs.engine.worker import WorkerPool, WorkerSettings
 from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.store import queue as queue_module
 from localecs.store.compiled import CompiledStatement
@@ -459,6 +462,27 @@ def test_purge_keeps_jobs_that_ended_exactly_at_the_cutoff(db: Database) -> None
     with db.write() as repo:
         assert purge_finished(repo, T0 + SECOND) == 1
     assert not exists(db, job_id)
+
+
+def test_a_purge_pass_deletes_every_expired_job_a_chunk_per_transaction(db: Database) -> None:
+    """A chunk per transaction keeps the write lock short; the worker's pass goes on until none
+    is left, so a store under sustained load stays the size the retention says."""
+    servers = [f"srv-{n}" for n in range(2 * queue_module.PURGE_CHUNK + 3)]
+    jobs = submit_singles(db, *servers)
+    for job_id in jobs:
+        claim(db)
+        finish(db, job_id, now=T0)
+    (recent,) = submit_singles(db, "srv-recent")
+
+    with db.write() as repo:
+        assert purge_finished(repo, T0 + SECOND) == queue_module.PURGE_CHUNK
+    pool = WorkerPool(
+        db, cast(TaskContext, None), FixedClock(T0 + DAY), WorkerSettings(retention_seconds=1)
+    )
+    pool._purge()
+
+    assert not any(exists(db, job_id) for job_id in jobs)
+    assert exists(db, recent)
 
 
 # The database's own guard

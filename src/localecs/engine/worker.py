@@ -452,8 +452,17 @@ class WorkerPool:
                 queue.renew_leases(repo, worker_id, ids, until)
 
     def _purge(self) -> None:
+        """Deletes every job past its retention, a chunk per transaction: between them, the
+        write lock goes to admissions and tasks (on SQLite one purge of thousands of jobs would
+        hold it for seconds). All of them, not one chunk a minute, so that the store stays the
+        size the retention says under any sustained load."""
         cutoff = self._clock.now() - timedelta(seconds=self._settings.retention_seconds)
-        with self._db.write() as repo:
-            purged = queue.purge_finished(repo, cutoff)
+        purged = 0
+        while not self._stopping.is_set():
+            with self._db.write() as repo:
+                deleted = queue.purge_finished(repo, cutoff)
+            purged += deleted
+            if deleted < queue.PURGE_CHUNK:
+                break
         if purged:
             log.info("purged %d jobs that ended before %s", purged, cutoff.isoformat())
