@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support import iam, postgres, sdk
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,6 @@ class RunningService:
     stdout_path: Path  # what it prints for its user (the start banner)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_service(
     data_dir: Path,
     *,
@@ -50,10 +44,7 @@ def start_service(
     extra_args: tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
 ) -> RunningService:
-    port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"serve-{port}.log"
-    stdout_path = data_dir / f"serve-{port}.out"
     env = {
         **os.environ,
         "LOCALECS_ACCESS_KEY": access_key,
@@ -61,27 +52,34 @@ def start_service(
         "LOCALECS_PROJECT_ID": project_id,
         **(extra_env or {}),
     }
-    args = [
-        sys.executable,
-        "-m",
-        "localecs",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--driver-latency",
-        str(driver_latency),
-        "--lease-seconds",
-        str(lease_seconds),
-        *extra_args,
-    ]
-    if database_url:
-        args += ["--database-url", database_url]
-    with open(log_path, "ab") as log, open(stdout_path, "ab") as out:
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=log)
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_healthy(endpoint, process, log_path)
+    for _attempt in range(3):  # something outside the suite can take the port before the bind
+        port = free_port()
+        log_path = data_dir / f"serve-{port}.log"
+        stdout_path = data_dir / f"serve-{port}.out"
+        args = [
+            sys.executable,
+            "-m",
+            "localecs",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--driver-latency",
+            str(driver_latency),
+            "--lease-seconds",
+            str(lease_seconds),
+            *extra_args,
+        ]
+        if database_url:
+            args += ["--database-url", database_url]
+        with open(log_path, "ab") as log, open(stdout_path, "ab") as out:
+            process = subprocess.Popen(args, env=env, stdout=out, stderr=log)
+        endpoint = f"http://127.0.0.1:{port}"
+        if _wait_healthy(endpoint, process, log_path):
+            break
+    else:
+        raise RuntimeError(f"localecs could not bind a port:\n{log_path.read_text()}")
     return RunningService(
         endpoint,
         access_key,
@@ -95,14 +93,19 @@ def start_service(
     )
 
 
-def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> bool:
+    """True once the service answers; False if it exited because its port was taken."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"localecs exited early:\n{log_path.read_text()}")
+            log = log_path.read_text(errors="replace")
+            if "address already in use" in log.lower():
+                return False
+            raise RuntimeError(f"localecs exited early:\n{log}")
         try:
-            if httpx.get(f"{endpoint}/_localecs/health", timeout=1).status_code == 200:
-                return
+            healthy = httpx.get(f"{endpoint}/_localecs/health", timeout=1).status_code == 200
+            if healthy and process.poll() is None:
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.1)
