@@ -93,9 +93,15 @@ def start_service(
     )
 
 
+# A generous deadline costs nothing (the wait ends at the first answer) and a loaded machine
+# (a parallel suite beside benchmarks) can take many seconds to start Python and answer once.
+START_DEADLINE_SECONDS = 90
+HEALTH_TIMEOUT_SECONDS = 5
+
+
 def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> bool:
     """True once the service answers; False if it exited because its port was taken."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log = log_path.read_text(errors="replace")
@@ -103,13 +109,15 @@ def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Pat
                 return False
             raise RuntimeError(f"localecs exited early:\n{log}")
         try:
-            healthy = httpx.get(f"{endpoint}/_localecs/health", timeout=1).status_code == 200
+            answer = httpx.get(f"{endpoint}/_localecs/health", timeout=HEALTH_TIMEOUT_SECONDS)
+            healthy = answer.status_code == 200
             if healthy and process.poll() is None:
                 return True
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"localecs did not become healthy:\n{log_path.read_text()}")
 
 
