@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support import iam, postgres, sdk
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,6 @@ class RunningService:
     stdout_path: Path  # what it prints for its user (the start banner)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_service(
     data_dir: Path,
     *,
@@ -50,10 +45,7 @@ def start_service(
     extra_args: tuple[str, ...] = (),
     extra_env: dict[str, str] | None = None,
 ) -> RunningService:
-    port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"serve-{port}.log"
-    stdout_path = data_dir / f"serve-{port}.out"
     env = {
         **os.environ,
         "LOCALECS_ACCESS_KEY": access_key,
@@ -61,27 +53,34 @@ def start_service(
         "LOCALECS_PROJECT_ID": project_id,
         **(extra_env or {}),
     }
-    args = [
-        sys.executable,
-        "-m",
-        "localecs",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--driver-latency",
-        str(driver_latency),
-        "--lease-seconds",
-        str(lease_seconds),
-        *extra_args,
-    ]
-    if database_url:
-        args += ["--database-url", database_url]
-    with open(log_path, "ab") as log, open(stdout_path, "ab") as out:
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=log)
-    endpoint = f"http://127.0.0.1:{port}"
-    _wait_healthy(endpoint, process, log_path)
+    for _attempt in range(3):  # something outside the suite can take the port before the bind
+        port = free_port()
+        log_path = data_dir / f"serve-{port}.log"
+        stdout_path = data_dir / f"serve-{port}.out"
+        args = [
+            sys.executable,
+            "-m",
+            "localecs",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--driver-latency",
+            str(driver_latency),
+            "--lease-seconds",
+            str(lease_seconds),
+            *extra_args,
+        ]
+        if database_url:
+            args += ["--database-url", database_url]
+        with open(log_path, "ab") as log, open(stdout_path, "ab") as out:
+            process = subprocess.Popen(args, env=env, stdout=out, stderr=log)
+        endpoint = f"http://127.0.0.1:{port}"
+        if _wait_healthy(endpoint, process, log_path):
+            break
+    else:
+        raise RuntimeError(f"localecs could not bind a port:\n{log_path.read_text()}")
     return RunningService(
         endpoint,
         access_key,
@@ -95,18 +94,31 @@ def start_service(
     )
 
 
-def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
+# A generous deadline costs nothing (the wait ends at the first answer) and a loaded machine
+# (a parallel suite beside benchmarks) can take many seconds to start Python and answer once.
+START_DEADLINE_SECONDS = 90
+HEALTH_TIMEOUT_SECONDS = 5
+
+
+def _wait_healthy(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> bool:
+    """True once the service answers; False if it exited because its port was taken."""
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"localecs exited early:\n{log_path.read_text()}")
+            log = log_path.read_text(errors="replace")
+            if "address already in use" in log.lower():
+                return False
+            raise RuntimeError(f"localecs exited early:\n{log}")
         try:
-            if httpx.get(f"{endpoint}/_localecs/health", timeout=1).status_code == 200:
-                return
+            answer = httpx.get(f"{endpoint}/_localecs/health", timeout=HEALTH_TIMEOUT_SECONDS)
+            healthy = answer.status_code == 200
+            if healthy and process.poll() is None:
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"localecs did not become healthy:\n{log_path.read_text()}")
 
 
@@ -127,29 +139,76 @@ def new_credentials() -> tuple[str, str, str]:
     )
 
 
-@pytest.fixture(scope="session", params=postgres.STORES)
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """Each store the whole API suite runs on (see postgres.store)."""
-    with postgres.store(request.param) as url:
-        yield url
+# The files that take longest (measured with --durations), in that order, go first: pytest-xdist
+# hands whole files to its workers in collection order (--dist loadfile, --no-loadscope-reorder),
+# so none of them starts near the end and holds the whole run up alone.
+SLOWEST_FILES = (
+    "tests/api/test_worker_process.py",
+    "tests/api/test_model_based.py",
+    "tests/api/test_scale_out.py",
+    "tests/api/test_durability.py",
+    "tests/control/test_state.py",
+    "tests/bench/test_bench_smoke.py",
+    "tests/api/test_identity.py",
+    "tests/api/test_servers.py",
+    "tests/control/test_pytest_plugin.py",
+    "tests/control/test_faults.py",
+    "tests/control/test_across_processes.py",
+    "tests/test_code_quality.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+class SessionServices:
+    """This session's localecs on each store, started when a test first asks for it and kept
+    until the session ends. (A session fixture parametrized by store keeps one store's service
+    at a time: under pytest-xdist, where a worker runs whole files one after the other, each
+    with tests on both stores, it would stop and start both services and their databases at
+    every file.)"""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._stores = contextlib.ExitStack()
+        self._running: dict[str, RunningService] = {}
+
+    def get(self, store: str) -> RunningService:
+        if store not in self._running:
+            database_url = self._stores.enter_context(postgres.store(store))
+            access_key, secret_key, project_id = new_credentials()
+            self._running[store] = start_service(
+                self._tmp_path_factory.mktemp("localecs"),
+                access_key=access_key,
+                secret_key=secret_key,
+                project_id=project_id,
+                database_url=database_url,
+            )
+        return self._running[store]
+
+    def close(self) -> None:
+        # Each service is stopped and checked even if another's check fails; the PostgreSQL
+        # databases are dropped last.
+        with self._stores, contextlib.ExitStack() as checks:
+            for running in self._running.values():
+                checks.callback(assert_no_server_errors, running)
+                checks.callback(stop_service, running)
 
 
 @pytest.fixture(scope="session")
-def service(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str | None
-) -> Iterator[RunningService]:
+def session_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionServices]:
+    services = SessionServices(tmp_path_factory)
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="module", params=postgres.STORES)
+def service(request: pytest.FixtureRequest, session_services: SessionServices) -> RunningService:
     """One localecs per store for the session, with a fast simulated driver."""
-    access_key, secret_key, project_id = new_credentials()
-    running = start_service(
-        tmp_path_factory.mktemp("localecs"),
-        access_key=access_key,
-        secret_key=secret_key,
-        project_id=project_id,
-        database_url=database_url,
-    )
-    yield running
-    stop_service(running)
-    assert_no_server_errors(running)
+    return session_services.get(request.param)
 
 
 def assert_no_server_errors(service: RunningService) -> None:
@@ -167,14 +226,14 @@ def assert_no_secrets_logged(service: RunningService) -> None:
     assert leaked == [], f"{len(leaked)} secret(s) found in {service.log_path}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ecs(service: RunningService) -> sdk.EcsClient:
     return sdk.ecs_client(
         service.endpoint, service.access_key, service.secret_key, service.project_id
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def evs(service: RunningService) -> sdk.EvsClient:
     return sdk.evs_client(
         service.endpoint, service.access_key, service.secret_key, service.project_id

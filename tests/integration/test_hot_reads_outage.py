@@ -23,15 +23,20 @@ from localecs.store.schema import upgrade
 from tests.support import postgres
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening for the whole test: connecting to it is refused, and no
+    process started meanwhile (by this test run or another) can take it and answer."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("read", ["any_fault", "job_tree"])
-def test_an_unreachable_postgresql_is_an_outage_not_a_driver_error(read: str) -> None:
-    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/test")
+def test_an_unreachable_postgresql_is_an_outage_not_a_driver_error(
+    read: str, closed_port: int
+) -> None:
+    engine = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/test")
     try:
         reads = Reads(engine)
         with pytest.raises(DBAPIError) as raised:

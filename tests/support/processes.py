@@ -12,7 +12,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import RunningService, new_credentials, start_service, stop_service
+from tests.conftest import (
+    START_DEADLINE_SECONDS,
+    RunningService,
+    new_credentials,
+    start_service,
+    stop_service,
+)
 from tests.support import sdk
 
 
@@ -91,7 +97,7 @@ def start_worker(
         args += ["--database-url", database_url]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
     while time.monotonic() < deadline:
         found = re.search(r"(worker-[0-9a-f]+) started", log_path.read_text(errors="replace"))
         if found:
@@ -100,6 +106,7 @@ def start_worker(
             raise RuntimeError(f"localecs worker exited early:\n{log_path.read_text()}")
         time.sleep(0.1)
     process.kill()
+    process.wait()
     raise RuntimeError(f"localecs worker did not start:\n{log_path.read_text()}")
 
 

@@ -9,6 +9,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from tests.support.ports import free_port
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to (host, port) on a thread of its own. `cut()` closes every
@@ -21,7 +23,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
+        self.port = free_port()  # one no other worker or outgoing connection takes while cut
         self._thread.start()
         self._call(self._listen())
 
