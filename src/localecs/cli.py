@@ -113,8 +113,11 @@ def serve(
         signal.signal(sig, _exit_cleanly)
     try:
         uvicorn.Server(config).run()
-    except SystemExit:
-        pass
+    except SystemExit as stopped:
+        # A signal ends the server with 0 (_exit_cleanly). uvicorn exits with 1 when it cannot
+        # start (the port is taken): that must reach the shell, not look like a clean stop.
+        if stopped.code not in (0, None):
+            raise
     finally:
         runtime.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,22 @@ def test_no_access_log_leaves_requests_out_of_the_log(tmp_path: Path) -> None:
         stop_service(running)
     # With the access log on, each of these is a line naming its path (tests/api/test_errors.py).
     assert "/cloudservers" not in running.log_path.read_text()
+
+
+def test_serve_fails_with_a_non_zero_exit_when_its_port_is_taken(tmp_path: Path) -> None:
+    """A supervisor or script must see that the service never started (it exited 0 before)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "localecs", "serve", "--data-dir", str(tmp_path)),
+                *("--port", str(port), "--workers", "0"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert "address already in use" in result.stderr
