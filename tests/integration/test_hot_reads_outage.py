@@ -4,10 +4,12 @@ outage, so the API answers 503 and workers back off (a raw driver error was a 50
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -95,22 +97,55 @@ def test_postgresql_hot_reads_keep_a_bounded_number_of_connections(
         with ThreadPoolExecutor(16) as pool:
             for _ in range(5):
                 assert not any(pool.map(read, range(16)))
-        engine.dispose()  # the pool's connections; what is left is what the reads keep
-        assert 1 <= len(_backends(postgres_url)) <= 2
+        assert 1 <= len(_backends(postgres_url, application="localecs-reads")) <= 2
     finally:
         reads.close()
         engine.dispose()
     assert _backends(postgres_url) == []
 
 
-def _backends(url: str, *, terminate: bool = False) -> list[int]:
+def _backends(url: str, *, terminate: bool = False, application: str = "%") -> list[int]:
     """The other sessions on the database (ended first, with `terminate`)."""
-    query = "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+        " AND application_name LIKE :application"
+    )
     if terminate:
         query = query.replace("SELECT pid", "SELECT pg_terminate_backend(pid)")
     with create_engine(url, poolclass=NullPool).connect() as connection:
-        return list(connection.scalars(text(query), {"name": make_url(url).database}))
+        values = {"name": make_url(url).database, "application": application}
+        return list(connection.scalars(text(query), values))
 
 
 def _terminate(url: str) -> None:
     _backends(url, terminate=True)
+
+
+def test_kept_postgresql_connections_close_with_the_engine_or_their_reads(
+    postgres_url: str,
+) -> None:
+    """Kept connections are detached from the pool: they must still close when the engine is
+    disposed, or when the reads are dropped, never be left for the collector to find open."""
+    engine = make_engine(postgres_url)
+    reads = Reads(engine)
+    assert reads.any_fault() is False
+    engine.dispose()
+    assert _backends(postgres_url) == []
+    assert reads.any_fault() is False  # and the reads go on, on new connections
+    del reads
+    gc.collect()
+    assert _backends(postgres_url) == []
+    engine.dispose()
+
+
+def test_sqlite_hot_reads_go_on_after_the_engine_is_disposed(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'reads.db'}")
+    upgrade(engine)
+    reads = Reads(engine)
+    try:
+        assert reads.any_fault() is False
+        engine.dispose()  # closes this thread's kept connection
+        assert reads.any_fault() is False
+    finally:
+        reads.close()
+        engine.dispose()

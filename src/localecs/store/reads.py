@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, PoolProxiedConnection, bindparam, or_, select
+from sqlalchemy import Engine, PoolProxiedConnection, bindparam, event, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from localecs.store.compiled import CompiledStatement
@@ -76,6 +77,14 @@ class JobRow(NamedTuple):
     end_time: datetime | None
 
 
+def _close_all(connections: list[Any], errors: type[Exception]) -> None:
+    for connection in connections:
+        if hasattr(connection, "close"):  # not a place held for one being opened
+            # A connection the server already ended: closing it is all there is to do.
+            with contextlib.suppress(errors):
+                connection.close()
+
+
 class Reads:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -91,6 +100,19 @@ class Reads:
         self._kept_guard = threading.Lock()
         # PostgreSQL: idle kept connections, taken and given back by whichever thread reads.
         self._idle: list[Any] = []
+        self._generation = 0
+        # Kept connections are detached from the pool, so its dispose does not close them:
+        # they close with the engine, or when these reads are dropped (the driver would
+        # otherwise warn, collecting an open connection).
+        closing = weakref.WeakMethod(self.close)
+
+        def on_dispose(_engine: Engine) -> None:
+            close = closing()
+            if close is not None:
+                close()
+
+        event.listen(engine, "engine_disposed", on_dispose)
+        weakref.finalize(self, _close_all, self._kept, self._dbapi_error)
 
     def key_record(self, access_key: str) -> KeyRecord | None:
         """An access key with its user: what checking a signature needs."""
@@ -117,9 +139,12 @@ class Reads:
     def close(self) -> None:
         """Closes the connections the reads keep (see _kept_connection, _fetch_server)."""
         with self._kept_guard:
-            kept, self._kept, self._idle = self._kept, [], []
-        for connection in kept:
-            connection.close()
+            kept = list(self._kept)
+            self._kept.clear()
+            self._idle.clear()
+            # Every thread's kept SQLite connection is now closed: each opens another.
+            self._generation += 1
+        _close_all(kept, self._dbapi_error)
 
     def _fetch(
         self, statement: CompiledStatement, values: Mapping[str, Any]
@@ -157,11 +182,12 @@ class Reads:
         by the same connect hook, with the same pragmas), then detached from it.
         """
         connection = getattr(self._local, "connection", None)
-        if connection is None:
+        if connection is None or self._local.generation != self._generation:
             fairy = self._checkout()
             fairy.detach()
             connection = self._local.connection = fairy.dbapi_connection
             with self._kept_guard:
+                self._local.generation = self._generation
                 self._kept.append(connection)
         return connection
 
@@ -214,6 +240,8 @@ class Reads:
             fairy.detach()
             connection = fairy.dbapi_connection
             connection.autocommit = True  # type: ignore[union-attr]
+            # So that operators can tell them apart in pg_stat_activity (docs/deployment.md).
+            connection.execute("SET application_name = 'localecs-reads'")  # type: ignore[union-attr]
         except BaseException:
             with self._kept_guard:
                 self._kept.remove(opening)
