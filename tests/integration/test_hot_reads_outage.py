@@ -149,3 +149,20 @@ def test_sqlite_hot_reads_go_on_after_the_engine_is_disposed(tmp_path: Path) -> 
     finally:
         reads.close()
         engine.dispose()
+
+
+def test_a_kept_connection_that_cannot_be_set_up_leaves_the_read_to_the_pool(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting a new kept connection up is a statement of its own; when it fails (the server
+    ends connections as they open, say), the read is made on a pooled connection, whose errors
+    are SQLAlchemy's and classified (503), never a raw driver error (500)."""
+    monkeypatch.setattr(reads_module, "APPLICATION_NAME", "SET no_such_setting = 1")
+    engine = make_engine(postgres_url)
+    reads = Reads(engine)
+    try:
+        assert reads.any_fault() is False
+        assert _backends(postgres_url, application="localecs-reads") == []
+    finally:
+        reads.close()
+        engine.dispose()

@@ -60,6 +60,7 @@ _JOB_TREE = (
 
 # How many connections PostgreSQL's hot reads keep open (per process), beside the pool's.
 SERVER_KEPT_CONNECTIONS = 4
+APPLICATION_NAME = "SET application_name = 'localecs-reads'"
 
 
 class JobRow(NamedTuple):
@@ -228,6 +229,9 @@ class Reads:
         return rows
 
     def _take_idle(self) -> Any | None:
+        """An idle kept connection, or a new one if fewer than SERVER_KEPT_CONNECTIONS are kept;
+        None when there is none to have (the caller reads on a pooled connection, whose errors
+        are the ones to report)."""
         with self._kept_guard:
             if self._idle:
                 return self._idle.pop()
@@ -235,19 +239,32 @@ class Reads:
                 return None
             # Counted now, opened below (outside the guard): a connect takes milliseconds.
             self._kept.append(opening := object())
+        connection = self._open_kept()
+        with self._kept_guard:
+            if opening in self._kept:
+                if connection is not None:
+                    self._kept[self._kept.index(opening)] = connection
+                    return connection
+                self._kept.remove(opening)
+                return None
+        # close() ran meanwhile: this one is not to be kept either.
+        _close_all([connection] if connection is not None else [], self._dbapi_error)
+        return None
+
+    def _open_kept(self) -> Any | None:
         try:
             fairy = self._checkout()
-            fairy.detach()
-            connection = fairy.dbapi_connection
+        except DBAPIError:
+            return None
+        fairy.detach()
+        connection = fairy.dbapi_connection
+        try:
             connection.autocommit = True  # type: ignore[union-attr]
             # So that operators can tell them apart in pg_stat_activity (docs/deployment.md).
-            connection.execute("SET application_name = 'localecs-reads'")  # type: ignore[union-attr]
-        except BaseException:
-            with self._kept_guard:
-                self._kept.remove(opening)
-            raise
-        with self._kept_guard:
-            self._kept[self._kept.index(opening)] = connection
+            connection.execute(APPLICATION_NAME)  # type: ignore[union-attr]
+        except self._dbapi_error:
+            _close_all([connection], self._dbapi_error)
+            return None
         return connection
 
     def _discard(self, connection: Any) -> None:
