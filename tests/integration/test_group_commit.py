@@ -30,6 +30,7 @@ from localecs.store.group_commit import MAX_GROUP
 from localecs.store.repository import Repository
 from localecs.store.tables import Account, Attachment, Job, Project, Server, Volume
 from localecs.store.uow import Database
+from tests.support.rows import server_row, volume_row
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ZONE = "cn-north-4a"
@@ -58,11 +59,17 @@ def _seed(db: Database, disks: int) -> Fleet:
             insert(Project),
             [{"id": project_id, "name": project_id, "account_id": account_id, "created_at": NOW}],
         )
-        conn.execute(insert(Server), [_server(project_id, s) for s in [*servers, loner]])
+        conn.execute(
+            insert(Server),
+            [server_row(project_id, s, NOW, availability_zone=ZONE) for s in [*servers, loner]],
+        )
         conn.execute(
             insert(Volume),
-            [_volume(project_id, v, volume_rules.IN_USE) for v in attached]
-            + [_volume(project_id, v, volume_rules.AVAILABLE) for v in free],
+            [
+                volume_row(project_id, v, NOW, status=volume_rules.IN_USE, availability_zone=ZONE)
+                for v in attached
+            ]
+            + [volume_row(project_id, v, NOW, availability_zone=ZONE) for v in free],
         )
         conn.execute(
             insert(Attachment),
@@ -82,52 +89,6 @@ def _seed(db: Database, disks: int) -> Fleet:
             ],
         )
     return Fleet(project_id, servers, loner, attached, free)
-
-
-def _server(project_id: str, server_id: str) -> dict[str, Any]:
-    return {
-        "id": server_id,
-        "project_id": project_id,
-        "name": f"s-{server_id[:8]}",
-        "status": "ACTIVE",
-        "task_state": None,
-        "flavor_id": "s6.large.2",
-        "image_id": "image",
-        "vpc_id": "vpc",
-        "availability_zone": ZONE,
-        "reservation_id": "r-1",
-        "enterprise_project_id": "0",
-        "key_name": None,
-        "description": "",
-        "locked": False,
-        "nics": [],
-        "metadata": {},
-        "tags": [],
-        "created_at": NOW,
-        "updated_at": NOW,
-        "launched_at": NOW,
-    }
-
-
-def _volume(project_id: str, volume_id: str, status: str) -> dict[str, Any]:
-    return {
-        "id": volume_id,
-        "project_id": project_id,
-        "name": f"v-{volume_id[:8]}",
-        "description": "",
-        "size": 10,
-        "volume_type": "SSD",
-        "availability_zone": ZONE,
-        "multiattach": True,
-        "bootable": False,
-        "status": status,
-        "image_id": None,
-        "enterprise_project_id": "0",
-        "metadata": {},
-        "tags": {},
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
 
 
 def _concurrently(db: Database, calls: list[Callable[[], Any]]) -> list[Any]:

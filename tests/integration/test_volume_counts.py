@@ -19,7 +19,7 @@ from localecs.store import schema, snapshot
 from localecs.store.database import make_engine
 from localecs.store.tables import Account, Project, ProjectVolumeCount, Volume
 from localecs.store.uow import Database
-from tests.support import postgres
+from tests.support import postgres, rows
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 VOLUME_TABLE: Table = Volume.__table__  # type: ignore[assignment]
@@ -48,24 +48,7 @@ def new_project(db: Database) -> str:
 
 
 def volume_row(project_id: str) -> dict[str, Any]:
-    return {
-        "id": secrets.token_hex(16),
-        "project_id": project_id,
-        "name": "disk",
-        "description": "",
-        "size": 10,
-        "volume_type": "SSD",
-        "availability_zone": "az1",
-        "multiattach": False,
-        "bootable": False,
-        "status": "available",
-        "image_id": None,
-        "enterprise_project_id": "0",
-        "metadata": {},
-        "tags": {},
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
+    return rows.volume_row(project_id, secrets.token_hex(16), NOW, multiattach=False)
 
 
 def volume_object(project_id: str) -> Volume:

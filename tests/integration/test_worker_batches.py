@@ -30,6 +30,7 @@ from localecs.store.database import make_engine
 from localecs.store.tables import Account, Attachment, Job, Project, Server, Volume
 from localecs.store.uow import Database
 from tests.support import postgres
+from tests.support.rows import server_row, volume_row
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 SERVER_TABLE: Table = Server.__table__  # type: ignore[assignment]
@@ -65,8 +66,20 @@ class Fleet:
                     id=self.project_id, name=self.project_id, account_id=account_id, created_at=NOW
                 )
             )
-            conn.execute(insert(SERVER_TABLE), [self._server(s) for s in self.server_ids])
-            conn.execute(insert(VOLUME_TABLE), [self._volume(attached)])
+            conn.execute(
+                insert(SERVER_TABLE), [server_row(self.project_id, s, NOW) for s in self.server_ids]
+            )
+            conn.execute(
+                insert(VOLUME_TABLE),
+                [
+                    volume_row(
+                        self.project_id,
+                        self.volume_id,
+                        NOW,
+                        status="in-use" if attached else "available",
+                    )
+                ],
+            )
             if attached:
                 conn.execute(
                     insert(ATTACHMENT_TABLE),
@@ -77,50 +90,6 @@ class Fleet:
             for server_id in self.server_ids:
                 self.driver.attach_volume(server_id, self.volume_id, "/dev/vdb")
         self.context = Context(self.db, SystemClock(), lambda: None)
-
-    def _server(self, server_id: str) -> dict[str, Any]:
-        return {
-            "id": server_id,
-            "project_id": self.project_id,
-            "name": "s",
-            "status": "ACTIVE",
-            "task_state": None,
-            "flavor_id": "s6.large.2",
-            "image_id": "image",
-            "vpc_id": "vpc",
-            "availability_zone": "az1",
-            "reservation_id": "r",
-            "enterprise_project_id": "0",
-            "key_name": None,
-            "description": "",
-            "locked": False,
-            "nics": [],
-            "metadata": {},
-            "tags": [],
-            "created_at": NOW,
-            "updated_at": NOW,
-            "launched_at": NOW,
-        }
-
-    def _volume(self, attached: bool) -> dict[str, Any]:
-        return {
-            "id": self.volume_id,
-            "project_id": self.project_id,
-            "name": "shared",
-            "description": "",
-            "size": 10,
-            "volume_type": "SSD",
-            "availability_zone": "az1",
-            "multiattach": True,
-            "bootable": False,
-            "status": "in-use" if attached else "available",
-            "image_id": None,
-            "enterprise_project_id": "0",
-            "metadata": {},
-            "tags": {},
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
 
     def _attachment(self, server_id: str) -> dict[str, Any]:
         return {
