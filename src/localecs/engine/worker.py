@@ -8,6 +8,7 @@ up again once its lease expires, and its handler is safe to repeat.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,6 @@ from localecs.clock import Clock
 from localecs.drivers.base import DriverBatch, DriverError, batches
 from localecs.engine.control import Claimed, Interrupted, TaskControl
 from localecs.engine.handlers import HANDLERS, ISOLATED_RECORDS, TaskContext, TaskFailed
-from localecs.ids import new_job_id
 from localecs.services.volume_status import refreshes_deferred
 from localecs.store import queue
 from localecs.store.outage import Outage, is_unavailable
@@ -89,7 +89,7 @@ class WorkerPool:
         self._in_flight: dict[str, str] = {}  # task id -> worker id
         self._in_flight_lock = threading.Lock()
         self._outage = Outage(log, "workers")
-        self.identity = f"worker-{new_job_id()[:12]}"
+        self.identity = f"worker-{secrets.token_hex(6)}"
         # How long executing a task takes, on a moving average (the data plane's speed). It
         # starts at the threshold: until one task has shown the data plane fast, a worker claims
         # one task at a time, so a slow data plane never gets a whole batch claimed by one worker.

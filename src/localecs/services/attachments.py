@@ -17,7 +17,7 @@ from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
 from localecs.domain.volumes import derive_status
 from localecs.errors import ApiError, server_not_found, volume_not_found
-from localecs.ids import new_resource_id
+from localecs.ids import new_attachment_id
 from localecs.services.context import Context
 from localecs.services.jobs import Task, submit_batch, submit_single
 from localecs.services.lookups import require_server, require_servers, require_volume
@@ -185,7 +185,7 @@ def _admit_batch_attach(
         device = _admit_attachment(volume, server, devices[server.id], request.device)
         rows.append(
             {
-                "id": new_resource_id(),
+                "id": new_attachment_id(),
                 "volume_id": volume_id,
                 "server_id": server.id,
                 "device": device,
@@ -321,7 +321,7 @@ def _admit_attachments(
         device = _admit_attachment(volume, server, devices[server.id], request.device)
         new.append(
             Attachment(
-                id=new_resource_id(),
+                id=new_attachment_id(),
                 volume_id=volume.id,
                 server_id=server.id,
                 device=device,

@@ -14,7 +14,7 @@ from localecs.domain import servers as server_rules
 from localecs.domain import volumes as volume_rules
 from localecs.domain.jobs import JobType
 from localecs.errors import ApiError
-from localecs.ids import new_resource_id
+from localecs.ids import new_attachment_id, new_resource_id
 from localecs.services.context import Context
 from localecs.services.idempotency import IdempotencyKey, run_once
 from localecs.services.jobs import Task, submit_batch
@@ -194,7 +194,7 @@ def _stage_disks(
         repo.flush()
         repo.add(
             Attachment(
-                id=new_resource_id(),
+                id=new_attachment_id(),
                 volume_id=volume.id,
                 server_id=server.id,
                 device=f"/dev/vd{'abcdefghijklmnopqrstuvwx'[index]}",
