@@ -24,7 +24,7 @@ from localecs.config import (
 )
 from localecs.control import commands as control_commands
 from localecs.drivers.loading import DriverLoadError
-from localecs.runtime import build, database_url, identity_service
+from localecs.runtime import build, database_url, identity_service, settle_heap
 from localecs.store import schema
 from localecs.store.database import make_engine
 from localecs.store.uow import Database
@@ -104,6 +104,7 @@ def serve(
         raise click.BadParameter(str(error), param_hint="--driver") from None
     except EncryptionKeyError as error:
         raise click.ClickException(f"{error} (see docs/identity.md)") from None
+    settle_heap()
     runtime.start_workers()
     _print_banner(settings, runtime.credential)
     config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)

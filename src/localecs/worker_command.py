@@ -19,7 +19,7 @@ import click
 from localecs import cli_options as options
 from localecs.config import Settings
 from localecs.drivers.loading import DriverLoadError
-from localecs.runtime import build_worker
+from localecs.runtime import build_worker, settle_heap
 
 log = logging.getLogger("localecs.worker")
 
@@ -98,6 +98,7 @@ def worker(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    settle_heap()
     runtime.workers.start()
     log.info(
         "%s started: %d workers, lease %.0fs, %s",
