@@ -30,6 +30,12 @@ from localecs.store.database import make_engine
 from localecs.store.uow import Database
 from localecs.worker_command import worker
 
+# asyncio's own event loop, not uvloop (uvicorn's choice when it is installed). Once the process is
+# saturated, uvloop keeps taking new requests ahead of answering those in hand (MagicStack/uvloop
+# issue 123): at 64 connections ShowJob's p99 was 90-180 ms on uvloop and 15-18 ms on asyncio, for
+# 2-3 % of its rate (bench/README.md).
+EVENT_LOOP = "asyncio"
+
 
 @click.group()
 def main() -> None:
@@ -107,7 +113,9 @@ def serve(
     settle_heap()
     runtime.start_workers()
     _print_banner(settings, runtime.credential)
-    config = uvicorn.Config(runtime.app, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        runtime.app, host=host, port=port, log_config=None, access_log=False, loop=EVENT_LOOP
+    )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever
     # handler was there before it: make that an orderly exit, so the workers drain below.
     for sig in (signal.SIGTERM, signal.SIGINT):
