@@ -75,7 +75,6 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
             continue
         batch, show = found["batch"], found["show_job"]
         primary = store == "sqlite"
-        worst_p99 = max(batch["p99_ms"], show["p99_ms"])
         rows += [
             Row(
                 f"1. {store}: batch-detach submissions /s",
@@ -97,15 +96,18 @@ def _rate_rows(figures: dict[str, Any], connections: int) -> list[Row]:
                 ">= 50 % ref, >= 10x moto" if primary else "",
                 _rate_verdict(show["rate"], 0.5 * ref_get, 10 * moto_describe) if primary else "",
             ),
-            Row(
-                f"1. {store}: p50 / p99 at {connections} connections",
-                f"batch {batch['p50_ms']:.1f} / {batch['p99_ms']:.1f} ms, "
-                f"show_job {show['p50_ms']:.1f} / {show['p99_ms']:.1f} ms",
-                "",
-                "p99 < 25 ms" if primary else "",
-                _below_verdict(worst_p99, 25, "ms") if primary else "",
-            ),
         ]
+        # The p99 target holds for each kind of request: a verdict of its own for each.
+        for name, load in (("batch", batch), ("show_job", show)):
+            rows.append(
+                Row(
+                    f"1. {store}: {name} p50 / p99 at {connections} connections",
+                    f"{load['p50_ms']:.1f} / {load['p99_ms']:.1f} ms",
+                    "",
+                    "p99 < 25 ms" if primary else "",
+                    _below_verdict(load["p99_ms"], 25, "ms") if primary else "",
+                )
+            )
         one = found.get("show_job_one_thread")
         if one is not None:
             rows.append(
