@@ -5,6 +5,7 @@ recorded, and a task whose records refuse its change fails alone. On SQLite and 
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -236,3 +237,35 @@ def test_a_delete_in_a_batch_sees_the_steps_before_it(engine: Engine) -> None:
         fleet.driver.detach_volume(fleet.server_ids[-1], fleet.volume_id)
         fleet.driver.delete_volume(fleet.volume_id)
     assert fleet.data_plane() == set()
+
+
+COMMIT_SECONDS = 0.02
+
+
+class CostlyCommits(SimulatedDriver):
+    """The simulated data plane, instant, but each of its commits takes 20 ms (as on a busy
+    PostgreSQL): a lone operation pays one, a batch one at its flush."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, latency=0)
+
+    def _commit(self, writes: Any) -> None:
+        time.sleep(COMMIT_SECONDS)
+        super()._commit(writes)
+
+
+def test_a_worker_that_started_slow_finds_a_fast_data_plane_fast(engine: Engine) -> None:
+    """A lone task's writes are flushed after it, as a batch's are, so its execution time means
+    the same as a batched task's. When a lone task's commit counted and a batch's flush did not,
+    a worker that started slow (one task a claim) measured its commits and stayed slow."""
+    fleet = Fleet(engine, attached=True)
+    pool = fleet.pool(CostlyCommits(engine))
+    pool._execute_seconds = 0.05  # a slow start: one task a claim
+    assert not pool._fast_data_plane
+    for submit in (fleet.detach_all, fleet.attach_all, fleet.detach_all):
+        job_id = submit()
+        while (claimed := pool._claim("worker-1")).tasks:
+            pool._process("worker-1", claimed)
+        parent, _ = fleet.jobs(job_id)
+        assert parent.status == "SUCCESS"
+    assert pool._fast_data_plane

@@ -47,12 +47,12 @@ class DriverBatch(Protocol):
 class BatchingDriver(Driver, Protocol):
     """A driver that may hold back the effects of its operations until the worker flushes them.
 
-    Optional. While the data plane is fast, a worker runs several tasks one after the other
-    inside `with driver.batch() as batch:` and calls `batch.flush()` before it records their
-    outcomes; an outcome is recorded only after a flush returned. Operations called in the
-    batch still raise DriverError for themselves at once. What was not flushed when the block
-    ends must never take effect (the tasks are then repeated, their operations being
-    idempotent). The simulated driver writes a batch's steps in one transaction.
+    Optional. A worker runs the tasks it claimed (one, or several one after the other while the
+    data plane is fast) inside `with driver.batch() as batch:` and calls `batch.flush()` before
+    it records their outcomes; an outcome is recorded only after a flush returned. Operations
+    called in the batch still raise DriverError for themselves at once. What was not flushed
+    when the block ends must never take effect (the tasks are then repeated, their operations
+    being idempotent). The simulated driver writes a batch's steps in one transaction.
     """
 
     def batch(self) -> AbstractContextManager[DriverBatch]: ...

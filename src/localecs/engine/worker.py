@@ -208,9 +208,15 @@ class WorkerPool:
     def _fast_data_plane(self) -> bool:
         return self._execute_seconds < FAST_EXECUTE_SECONDS
 
-    def _driver_batch(self, tasks: list[Job]) -> AbstractContextManager[DriverBatch | None]:
+    def _driver_batch(self) -> AbstractContextManager[DriverBatch | None]:
+        # A single task too: its writes are then flushed, not made inside its execution, so
+        # execution times (_note_speed) mean the same with one task a claim as with several.
+        # Counting a lone task's commits but not a batch's flush made the slow mode measure
+        # itself slow: on PostgreSQL, the instant simulated driver took 6-10 ms a task one at a
+        # time and ~0 in batches, and a worker stayed in whichever mode it started (~100 or
+        # ~270 sub-jobs/s from one run to the next; bench/README.md).
         driver = self._ctx.driver
-        if len(tasks) > 1 and batches(driver):
+        if batches(driver):
             return driver.batch()
         return nullcontext()
 
@@ -220,7 +226,7 @@ class WorkerPool:
         tasks = claimed.tasks
         outcomes: list[tuple[Job, Outcome | None]] = []
         try:
-            with self._driver_batch(tasks) as batch:
+            with self._driver_batch() as batch:
                 self._run_tasks(worker_id, claimed, batch, outcomes)
         except (OperationalError, DBAPIError) as error:
             # The database stayed away: the leases expire and another worker repeats the tasks.
