@@ -65,8 +65,8 @@ class _JobIds:
         return f"{self._prefix}{millis:012x}{count:04x}"
 
 
+# Current Huawei job ids are 32 lowercase hex characters, ordered by time.
 new_job_id = _JobIds()
-new_job_id.__doc__ = "Current Huawei job ids are 32 lowercase hex characters, ordered by time."
 
 
 def new_request_id() -> str:
