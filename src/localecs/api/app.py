@@ -57,8 +57,9 @@ def create_app(
     app.include_router(iam.router)
     app.include_router(control.router)
 
+    # async: a plain function would cross to a worker thread, for a probe that does nothing.
     @app.get("/_localecs/health", include_in_schema=False)
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.add_middleware(RequestContextMiddleware, max_body_bytes=max_body_bytes)
