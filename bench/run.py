@@ -149,6 +149,7 @@ class Bench:
             probe = seed.seed_probe(engine, credentials.project_id)
             batch_requests = max(2, int(self.sizes.batch_pool_per_second * self.sizes.seconds))
             pool = seed.seed_batch_pool(engine, credentials.project_id, batch_requests)
+            seed.analyze(engine)
             # API only: the submissions are measured without workers competing for the CPU;
             # the queue they leave is then drained by a worker process (figure 3).
             server = processes.start_localecs(
@@ -210,6 +211,7 @@ class Bench:
         credentials = seed.new_credentials()
         engine = seed.open_store(url, credentials, self.workdir / name)
         cycles = seed.seed_e2e(engine, credentials.project_id, [1, seed.BATCH])
+        seed.analyze(engine)
         engine.dispose()
         server = processes.start_localecs(
             "e2e", self.workdir / name, credentials, database_url=url, workers=4

@@ -299,6 +299,17 @@ def _attachment(volume_id: str, server_id: str, letter: str, at: datetime) -> di
     }
 
 
+def analyze(engine: Engine) -> None:
+    """On PostgreSQL, gathers the planner's statistics, as autovacuum would have within about a
+    minute of the rows arriving. A store seeded in bulk and loaded at once has none, and the
+    planner then reads whole tables for lookups a running store makes by index: the devices of
+    a batch's 16 servers took a sequential scan of every attachment (1.1 ms on 6,400 rows, 0.1 ms
+    analysed). SQLite gathers none unless told to, and localecs never tells it: left as it is."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
 def _insert(engine: Engine, table: Table | Any, rows: Iterable[dict[str, Any]]) -> None:
     iterator = iter(rows)
     while chunk := list(islice(iterator, CHUNK)):
