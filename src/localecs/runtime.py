@@ -130,9 +130,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Runtime:
     context = Context(db, clock, wake, region=settings.region, latency=latency)
     limiter = RateLimiter(settings.identity.rate_limit, settings.identity.rate_burst)
     authenticator = Authenticator(db, clock, identity.box, limiter)
-    # The embedded store has one API process (this one), which sees every reset and import.
+    # Finished jobs' answers are kept (api/finished_jobs.py). The embedded store has one API
+    # process, this one, which sees every reset and import: its kept answers need no check.
     finished_jobs = FinishedJobs(
-        enabled=db.inline_reads, retention=timedelta(seconds=settings.job_retention_seconds)
+        enabled=True,
+        retention=timedelta(seconds=settings.job_retention_seconds),
+        # Several API processes share a server database: each kept answer is checked first.
+        verify=not db.inline_reads,
     )
     app = create_app(context, authenticator, settings.max_body_bytes, identity, finished_jobs)
     return Runtime(settings, engine, db, credential, workers, app)

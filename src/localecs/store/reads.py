@@ -58,6 +58,12 @@ _JOB_TREE = (
 )
 
 
+# When a job of a project ended, if it exists: what a kept ShowJob answer is checked against.
+_JOB_END = select(_jobs.end_time).where(
+    _jobs.id == bindparam("job_id"), _jobs.project_id == bindparam("project_id")
+)
+
+
 # How many connections PostgreSQL's hot reads keep open (per process), beside the pool's.
 SERVER_KEPT_CONNECTIONS = 4
 APPLICATION_NAME = "SET application_name = 'localecs-reads'"
@@ -92,6 +98,7 @@ class Reads:
         self._server = engine.dialect.name != "sqlite"
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._job_tree = CompiledStatement(engine.dialect, _JOB_TREE)
+        self._job_end = CompiledStatement(engine.dialect, _JOB_END)
         self._any_fault = CompiledStatement(engine.dialect, _ANY_FAULT)
         self._key_record = CompiledStatement(engine.dialect, KEY_RECORD)
         self._token_record = CompiledStatement(engine.dialect, TOKEN_RECORD)
@@ -136,6 +143,11 @@ class Reads:
     def job_tree(self, job_id: str) -> list[JobRow]:
         """The job's row and its sub-jobs' rows, in submission order."""
         return [JobRow(*row) for row in self._fetch(self._job_tree, {"job_id": job_id})]
+
+    def job_end(self, project_id: str, job_id: str) -> datetime | None:
+        """When the project's job ended; None if it has not, or if there is no such job."""
+        rows = self._fetch(self._job_end, {"job_id": job_id, "project_id": project_id})
+        return rows[0][0] if rows else None
 
     def close(self) -> None:
         """Closes the connections the reads keep (see _kept_connection, _fetch_server)."""

@@ -7,6 +7,7 @@ per-request dependency and parameter machinery costs more than the whole of Show
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import orjson
@@ -19,6 +20,7 @@ from localecs.api.deps import project_caller_and_read, run_read
 from localecs.api.finished_jobs import FinishedJobs
 from localecs.errors import Service
 from localecs.services.context import Context
+from localecs.services.jobs import JobView
 from localecs.services.jobs import show_job as show
 
 
@@ -29,15 +31,27 @@ async def show_job(request: Request) -> Response:
     finished: FinishedJobs = request.app.state.finished_jobs
     project_id, job_id = request.path_params["project_id"], request.path_params["job_id"]
     # Kept answers are only looked up here; they are given after the caller is checked.
-    body = finished.get(project_id, job_id, context.clock.now())
-    read = partial(show, context.db, project_id, job_id) if body is None else None
+    kept = finished.get(project_id, job_id, context.clock.now())
+    read: Callable[[], object] | None
+    if kept is None:
+        read = partial(show, context.db, project_id, job_id)
+    elif finished.verify:
+        read = partial(context.db.hot_reads.job_end, project_id, job_id)
+    else:
+        read = None
     # The shared path answers a foreign project with Common.0018, as EVS does (contract 9).
-    _, view = await project_caller_and_read(request, Service.EVS, read)
-    if body is None:
-        if view is None:  # a fault was met first, and let the call on
-            view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
-        body = orjson.dumps(views.job(view))
-        finished.offer(view, body)
+    _, found = await project_caller_and_read(request, Service.EVS, read)
+    if kept is not None:
+        if not finished.verify or found == kept.ended:
+            return Response(kept.body, media_type="application/json")
+        # Gone (a reset or a purge through another process), or a fault was met first.
+        finished.drop(job_id)
+        found = None
+    view = found if isinstance(found, JobView) else None
+    if view is None:  # a fault was met first, and let the call on; or the kept answer failed
+        view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
+    body = orjson.dumps(views.job(view))
+    finished.offer(view, body)
     return Response(body, media_type="application/json")
 
 
