@@ -259,7 +259,7 @@ class WorkerPool:
             if outcomes:
                 if batch is not None:
                     self._patiently(batch.flush)
-                self._patiently(lambda: self._record(worker_id, outcomes))
+                self._patiently(lambda: self._record(worker_id, outcomes), reaches_database=True)
 
     def _execute(self, worker_id: str, task: Job, claimed: Claimed) -> Outcome | None:
         """Carries the task out at the data plane; its failure, or None for success. Raises
@@ -292,10 +292,15 @@ class WorkerPool:
         over 5 ms with four workers each running one task, and so kept them one task each."""
         self._execute_seconds = 0.8 * self._execute_seconds + 0.2 * seconds
 
-    def _patiently(self, step: Callable[[], _T]) -> _T:
+    def _patiently(self, step: Callable[[], _T], *, reaches_database: bool = False) -> _T:
         """Runs a step of claimed tasks again while the database is unavailable (the step is
         idempotent), for as long as the tasks' leases would last without a heartbeat. Then the
-        error propagates, and the tasks are left for whoever claims them once the leases end."""
+        error propagates, and the tasks are left for whoever claims them once the leases end.
+
+        Only a step that always reaches the database (`reaches_database`: the record) shows that
+        it is back. An execution or a driver batch's flush may have had nothing to do there (the
+        simulated driver's writes wait in its batch): their success in the middle of an outage
+        announced a recovery, and the next failure a new outage, several times over."""
         give_up = time.monotonic() + self._settings.lease_seconds
         while True:
             try:
@@ -306,7 +311,8 @@ class WorkerPool:
                 # Not the stop event's wait: a stopping pool still finishes what it holds.
                 time.sleep(self._outage.failed(error))
                 continue
-            self._outage.succeeded()
+            if reaches_database:
+                self._outage.succeeded()
             return result
 
     @retry_on_conflict
