@@ -209,7 +209,7 @@ def _times(value: float, reference: float) -> str:
 
 def _errors(found: dict[str, Any]) -> str:
     text = f"{found.get('non_2xx', 0)} non-2xx"
-    if found.get("requests", 0) > found.get("pool", float("inf")):
+    if found.get("repeated", 0) > 0:
         text += " (the load outran the pool of valid requests)"
     return text
 

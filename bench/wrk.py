@@ -44,28 +44,38 @@ function init(args)
     end
   end
   position = 0
+  repeats = 0
   if #pool == 0 then
     pool = all
   end
 end
 
+-- Each thread replays its own share of the pool: once one has sent all of it, what it sends
+-- again is counted, since a request valid once (a batch) may be refused the second time.
 function request()
   position = position + 1
   if position > #pool then
     position = 1
     wrapped = 1
   end
+  if wrapped == 1 then
+    repeats = repeats + 1
+  end
   return pool[position]
 end
 
 function done(summary, latency, requests)
   local errors = summary.errors
+  local repeated = 0
+  for _, thread in ipairs(threads) do
+    repeated = repeated + (thread:get("repeats") or 0)
+  end
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, ' ..
-    '"p50_us": %d, "p99_us": %d, "mean_us": %.1f, "max_us": %d}\n',
+    '"p50_us": %d, "p99_us": %d, "mean_us": %.1f, "max_us": %d, "repeated": %d}\n',
     summary.requests, summary.duration, errors.status,
     errors.connect + errors.read + errors.write + errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max, repeated))
 end
 """
 
@@ -82,6 +92,8 @@ class LoadResult:
     socket_errors: int
     p50_ms: float
     p99_ms: float
+    # Requests sent again after a wrk thread had sent its whole share of the pool.
+    repeated: int = 0
 
     @property
     def rate(self) -> float:
@@ -143,4 +155,5 @@ def run(
         socket_errors=summary["socket_errors"],
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
+        repeated=summary.get("repeated", 0),
     )

@@ -40,9 +40,10 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
         assert name in figures, sorted(figures)
     localecs = figures["localecs_sqlite"]
     # Every request of the pool is valid when it arrives: no error answers, unless the load
-    # outran the pool (each batch request is valid once).
+    # outran the pool (each batch request is valid once). Each wrk thread replays its own share,
+    # so one may start again while the other has not finished: wrk counts what was sent again.
     batch = localecs["batch"]
-    assert batch["non_2xx"] <= max(0, batch["requests"] - batch["pool"]), batch
+    assert batch["non_2xx"] <= batch["repeated"], batch
     assert localecs["batch"]["requests"] > 0 and localecs["show_job"]["requests"] > 0
     assert localecs["show_job"]["non_2xx"] == 0, localecs["show_job"]
     assert localecs["workers"]["failed"] == 0 and localecs["workers"]["rate"] > 0
