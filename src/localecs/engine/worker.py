@@ -440,28 +440,33 @@ class WorkerPool:
         last_purge = self._clock.now()
         while not self._stopping.wait(interval):
             try:
-                self._renew_leases()
+                reached = self._renew_leases()
                 since = (self._clock.now() - last_purge).total_seconds()
                 if since > min(PURGE_INTERVAL_SECONDS, self._settings.retention_seconds):
                     last_purge = self._clock.now()
                     self._purge()
-                self._outage.succeeded()
+                    reached = True
+                if reached:  # a beat with nothing to do says nothing of the database
+                    self._outage.succeeded()
             except (OperationalError, DBAPIError) as error:
                 if is_unavailable(error):
                     self._outage.failed(error)
                 else:
                     log.exception("heartbeat: database error")
 
-    def _renew_leases(self) -> None:
+    def _renew_leases(self) -> bool:
+        """Renews the leases of the tasks in flight; whether there were any (and so whether the
+        database was reached)."""
         with self._in_flight_lock:
             owned = dict(self._in_flight)
         if not owned:
-            return
+            return False
         with self._db.write() as repo:
             until = self._clock.now() + self.lease
             for worker_id in set(owned.values()):
                 ids = [task for task, owner in owned.items() if owner == worker_id]
                 queue.renew_leases(repo, worker_id, ids, until)
+        return True
 
     def _purge(self) -> None:
         """Deletes every job past its retention, a chunk per transaction: between them, the
