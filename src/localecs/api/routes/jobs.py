@@ -46,7 +46,6 @@ async def show_job(request: Request) -> Response:
             return Response(kept.body, media_type="application/json")
         # Gone (a reset or a purge through another process), or a fault was met first.
         finished.drop(job_id)
-        found = None
     view = found if isinstance(found, JobView) else None
     if view is None:  # a fault was met first, and let the call on; or the kept answer failed
         view = await run_read(context.db.inline_reads, show, context.db, project_id, job_id)
